@@ -1,0 +1,1 @@
+"""ctrack: client tracking and dynamic-password onboarding on Kafka."""

@@ -1,0 +1,1 @@
+"""The `ctrack` command line."""

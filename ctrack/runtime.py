@@ -1,0 +1,57 @@
+"""Composition roots of the long-running processes: stream worker and ClickHouse sink."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+
+from ctrack.settings import (
+    ClickHouseSettings,
+    KafkaSettings,
+    SchemaRegistrySettings,
+    SinkSettings,
+    StreamSettings,
+)
+from schemas.codec import AvroCodec, build_codec
+from sinks.clickhouse.sink import ClickHouseSink, SinkStats
+
+
+def process_codec() -> AvroCodec:
+    """The codec for this process, per SCHEMA_REGISTRY_URL."""
+    registry = SchemaRegistrySettings()
+    auth = registry.basic_auth.get_secret_value() if registry.basic_auth else None
+    return build_codec(registry.url, auth)
+
+
+def run_worker() -> None:
+    """Run the faust worker in the foreground until SIGTERM/SIGINT."""
+    import faust
+
+    from streams.bootstrap import build_app
+
+    app = build_app(KafkaSettings(), StreamSettings(), process_codec())
+    faust.Worker(app, loglevel="INFO", quiet=True).execute_from_commandline()
+
+
+def build_sink() -> ClickHouseSink:
+    """A sink wired to the configured Kafka and ClickHouse, with the schema migrated."""
+    from sinks.clickhouse.connection import connect
+    from sinks.clickhouse.migrations import migrate
+
+    client = connect(ClickHouseSettings().resolved_dsn)
+    migrate(client)
+    return ClickHouseSink(client, KafkaSettings(), SinkSettings(), process_codec())
+
+
+def run_sink_forever() -> SinkStats:
+    """Run the sink until SIGTERM/SIGINT, then flush and commit what it holds."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return build_sink().run(stop.is_set)
+
+
+def run_sink_until(done: Callable[[], bool]) -> SinkStats:
+    """Run the sink until `done()` is true (checked between batches)."""
+    return build_sink().run(done)

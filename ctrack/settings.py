@@ -1,0 +1,111 @@
+"""Typed settings, one class per adapter, read from the environment (the one place for each setting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = REPO_ROOT / ".ctrack-data"
+
+
+class _Frozen(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+
+class StackSettings(_Frozen):
+    """Where the local single-node broker lives and how it runs (`ctrack stack`)."""
+
+    model_config = SettingsConfigDict(env_prefix="CTRACK_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Root of all local state: jars, broker logs, chdb.")
+    kafka_port: int = Field(9092, description="PLAINTEXT port of the local broker (127.0.0.1 only).")
+    kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker.")
+    kafka_heap: str = Field("512m", description="Maximum JVM heap of the local broker (-Xmx).")
+    kafka_start_timeout_s: float = Field(90.0, description="How long `stack up` waits for the broker.")
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.data_dir / "kafka"
+
+
+class KafkaSettings(_Frozen):
+    """How every Kafka client connects, and the namespace of our topics."""
+
+    bootstrap_servers: str | None = Field(
+        None,
+        validation_alias="KAFKA_BOOTSTRAP_SERVERS",
+        description="External cluster; when unset, the local broker started by `ctrack stack up`.",
+    )
+    topic_prefix: str = Field(
+        "ctrack",
+        validation_alias="CTRACK_TOPIC_PREFIX",
+        description="Prefix of every topic name; tests use their own to stay apart.",
+    )
+    local_port: int = Field(9092, validation_alias="CTRACK_KAFKA_PORT")
+    replication_factor: int = Field(
+        1, validation_alias="CTRACK_REPLICATION_FACTOR", description="Of topics we create (3 on a cluster)."
+    )
+
+    @property
+    def uses_external_cluster(self) -> bool:
+        return bool(self.bootstrap_servers)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.bootstrap_servers or f"127.0.0.1:{self.local_port}"
+
+
+class SchemaRegistrySettings(_Frozen):
+    """Confluent Schema Registry; when unset, Avro single-object encoding is used."""
+
+    url: str | None = Field(None, validation_alias="SCHEMA_REGISTRY_URL")
+    basic_auth: SecretStr | None = Field(
+        None, validation_alias="SCHEMA_REGISTRY_BASIC_AUTH", description="user:password, if any."
+    )
+
+
+class ClickHouseSettings(_Frozen):
+    """Which ClickHouse engine the sink and queries use."""
+
+    dsn: str | None = Field(
+        None,
+        validation_alias="CLICKHOUSE_DSN",
+        description="chdb:///path (embedded, default under the data dir) or http(s)://host:8123/db.",
+    )
+    data_dir: Path = Field(DEFAULT_DATA_DIR, validation_alias="CTRACK_DATA_DIR")
+
+    @property
+    def resolved_dsn(self) -> str:
+        return self.dsn or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+
+class StreamSettings(_Frozen):
+    """The faust stream worker."""
+
+    model_config = SettingsConfigDict(env_prefix="CTRACK_WORKER_", frozen=True, extra="ignore")
+
+    app_id: str = Field("ctrack-streams", description="Consumer group and changelog prefix.")
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR,
+        validation_alias="CTRACK_DATA_DIR",
+        description="Tables are stored (rocksdict) under <data_dir>/streams/<app_id>.",
+    )
+    web_port: int = Field(6066, description="faust web (metrics) port.")
+    web_enabled: bool = Field(False, description="Serve faust's web endpoints (metrics).")
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "streams" / self.app_id
+
+
+class SinkSettings(_Frozen):
+    """The ClickHouse sink's batching."""
+
+    model_config = SettingsConfigDict(env_prefix="CTRACK_SINK_", frozen=True, extra="ignore")
+
+    group_id: str = Field("ctrack-sink", description="Consumer group of the sink.")
+    batch_max_rows: int = Field(50_000, description="Flush a partition's batch at this many rows.")
+    batch_max_seconds: float = Field(1.0, description="Flush at least this often.")

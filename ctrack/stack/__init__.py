@@ -1,0 +1,1 @@
+"""The local single-node Kafka broker (`ctrack stack up | down | status`)."""

@@ -1,0 +1,1 @@
+"""Producers: put contract events onto Kafka."""

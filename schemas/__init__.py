@@ -1,0 +1,1 @@
+"""The contract: Avro schemas, the topic catalogue and the codec."""

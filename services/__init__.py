@@ -1,0 +1,1 @@
+"""Services: the dynamic-password service, tracking queries and notification dispatch."""

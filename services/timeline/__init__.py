@@ -1,0 +1,1 @@
+"""A return's Client Tracking timeline."""

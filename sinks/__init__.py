@@ -1,0 +1,1 @@
+"""Sinks: move events from Kafka into storage."""

@@ -1,0 +1,1 @@
+"""The ClickHouse sink (embedded chdb or a server, chosen by the DSN)."""

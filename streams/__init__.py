@@ -1,0 +1,1 @@
+"""Stream processors: pure rules plus thin faust agents."""

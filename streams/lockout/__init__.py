@@ -1,0 +1,1 @@
+"""Return access lockout: 3 consecutive authentication failures lock a recipient out."""
