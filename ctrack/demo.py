@@ -42,7 +42,7 @@ def run_demo(out: Console, console: Console, keep_broker: bool = True) -> int:
             worker.terminate()
             worker.wait(timeout=30)
     except StackError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         return 1
     finally:
         if local is not None and not keep_broker:

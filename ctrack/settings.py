@@ -12,23 +12,30 @@ DEFAULT_DATA_DIR = REPO_ROOT / ".ctrack-data"
 
 
 class _Frozen(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
 
 class StackSettings(_Frozen):
     """Where the local single-node broker lives and how it runs (`ctrack stack`)."""
 
-    model_config = SettingsConfigDict(env_prefix="CTRACK_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CTRACK_", frozen=True, extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Root of all local state: jars, broker logs, chdb.")
     kafka_port: int = Field(9092, description="PLAINTEXT port of the local broker (127.0.0.1 only).")
     kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker.")
     kafka_heap: str = Field("512m", description="Maximum JVM heap of the local broker (-Xmx).")
     kafka_start_timeout_s: float = Field(90.0, description="How long `stack up` waits for the broker.")
+    kafka_jars_dir: Path | None = Field(
+        None, description="Where resolved broker jars are cached (default <data_dir>/kafka/lib)."
+    )
 
     @property
     def kafka_dir(self) -> Path:
         return self.data_dir / "kafka"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.kafka_jars_dir or self.kafka_dir / "lib"
 
 
 class KafkaSettings(_Frozen):
@@ -85,7 +92,7 @@ class ClickHouseSettings(_Frozen):
 class StreamSettings(_Frozen):
     """The faust stream worker."""
 
-    model_config = SettingsConfigDict(env_prefix="CTRACK_WORKER_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CTRACK_WORKER_", frozen=True, extra="ignore", populate_by_name=True)
 
     app_id: str = Field("ctrack-streams", description="Consumer group and changelog prefix.")
     data_dir: Path = Field(
@@ -104,7 +111,7 @@ class StreamSettings(_Frozen):
 class SinkSettings(_Frozen):
     """The ClickHouse sink's batching."""
 
-    model_config = SettingsConfigDict(env_prefix="CTRACK_SINK_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CTRACK_SINK_", frozen=True, extra="ignore", populate_by_name=True)
 
     group_id: str = Field("ctrack-sink", description="Consumer group of the sink.")
     batch_max_rows: int = Field(50_000, description="Flush a partition's batch at this many rows.")

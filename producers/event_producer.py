@@ -19,6 +19,9 @@ from schemas.codec import AvroCodec
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",
+    # Java-compatible key hashing, as faust/aiokafka and Kafka Streams use: without it librdkafka's
+    # CRC32 default puts one return's events on a different partition than faust's outputs.
+    "partitioner": "murmur2_random",
     "compression.type": "lz4",
     "linger.ms": 5,
     "batch.size": 512 * 1024,

@@ -30,7 +30,7 @@ def _setup(log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] 
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 

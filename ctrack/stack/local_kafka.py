@@ -47,7 +47,7 @@ class LocalKafka:
     def __init__(self, settings: StackSettings):
         self.settings = settings
         self.home = settings.kafka_dir
-        self.lib_dir = self.home / "lib"
+        self.lib_dir = settings.jars_dir
         self.log_dir = self.home / "logs"
         self.data_dir = self.home / "data"
         self.config_file = self.home / "server.properties"

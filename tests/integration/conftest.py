@@ -1,0 +1,108 @@
+"""One real broker per test session, a real chdb engine, and per-test topics."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from ctrack.settings import REPO_ROOT, KafkaSettings, StackSettings
+from ctrack.stack.local_kafka import LocalKafka
+from ctrack.topic_admin import ensure_topics
+from schemas.catalogue import TopicNames
+from sinks.clickhouse.connection import connect
+from sinks.clickhouse.migrations import migrate
+
+TEST_DATA_DIR = REPO_ROOT / ".ctrack-data" / "test"
+TEST_KAFKA_PORT = int(os.environ.get("CTRACK_TEST_KAFKA_PORT", "19092"))
+
+
+def _docker_answers() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        return subprocess.run([docker, "info"], capture_output=True, timeout=10, check=False).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def stack_settings_for_tests() -> StackSettings:
+    """The project's own broker for tests: its own data dir and ports, jars shared with `make demo`."""
+    return StackSettings(
+        data_dir=TEST_DATA_DIR,
+        kafka_port=TEST_KAFKA_PORT,
+        kafka_controller_port=TEST_KAFKA_PORT + 1,
+        kafka_jars_dir=StackSettings().jars_dir,
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """KAFKA_BOOTSTRAP_SERVERS, else testcontainers' Kafka when Docker answers, else `ctrack stack`."""
+    if external := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield external
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer("apache/kafka:4.1.1") as container:
+            yield container.get_bootstrap_server()
+        return
+    broker = LocalKafka(stack_settings_for_tests())
+    started = broker.status().pid is None
+    broker.up()
+    yield broker.bootstrap
+    if started:
+        broker.down()
+
+
+@pytest.fixture
+def kafka(kafka_bootstrap: str) -> KafkaSettings:
+    """Settings for a fresh topic namespace: this test's own topics, groups and changelogs."""
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}")
+    ensure_topics(kafka_bootstrap, TopicNames(settings.topic_prefix))
+    return settings
+
+
+@pytest.fixture(scope="session")
+def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Client:
+    """One embedded ClickHouse per test process (chdb allows one data dir per process)."""
+    client = connect(f"chdb://{tmp_path_factory.mktemp('chdb')}")
+    migrate(client)
+    return client
+
+
+@pytest.fixture
+def worker_env(kafka: KafkaSettings, tmp_path: Path) -> dict[str, str]:
+    """Environment of a `ctrack` subprocess bound to this test's topics and a private data dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CTRACK_", "CLICKHOUSE_"))}
+    env |= {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+        "CTRACK_TOPIC_PREFIX": kafka.topic_prefix,
+        "CTRACK_DATA_DIR": str(tmp_path / "data"),
+    }
+    return env
+
+
+@pytest.fixture
+def stream_worker(worker_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `ctrack worker` process on this test's topics; stopped (SIGTERM) afterwards."""
+    log = (tmp_path / "worker.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ctrack.cli.main", "worker"], env=worker_env, stdout=log, stderr=subprocess.STDOUT
+    )
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
