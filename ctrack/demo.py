@@ -65,9 +65,11 @@ def _run_story(  # type: ignore[no-untyped-def]
     sink = build_sink()
     with console.status("waiting for the worker's Access Locked and the sink to store everything"):
         sink.run(
-            lambda: worker.poll() is not None
-            or _stored(client, return_ids) >= wanted
-            or time.monotonic() > deadline
+            lambda: (
+                worker.poll() is not None
+                or _stored(client, return_ids) >= wanted
+                or time.monotonic() > deadline
+            )
         )
     if worker.poll() is not None:
         console.print(f"[red]the stream worker exited ({worker.returncode}); see its log[/red]")
@@ -94,5 +96,7 @@ def _start_worker(stack: StackSettings) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(  # noqa: S603 - our own CLI
             [sys.executable, "-m", "ctrack.cli.main", "worker"],
-            stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
         )

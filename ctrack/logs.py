@@ -11,7 +11,9 @@ import structlog
 def configure_logging(level: str = "INFO") -> None:
     """Route structlog and stdlib logging through one structured renderer on stderr."""
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer() if sys.stderr.isatty() else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer()
+        if sys.stderr.isatty()
+        else structlog.processors.JSONRenderer()
     )
     structlog.configure(
         processors=[

@@ -1,4 +1,4 @@
-"""Typed settings, one class per adapter, read from the environment (the one place for each setting)."""
+"""Typed settings from the environment, one class per adapter: the one place for each."""
 
 from __future__ import annotations
 
@@ -18,13 +18,23 @@ class _Frozen(BaseSettings):
 class StackSettings(_Frozen):
     """Where the local single-node broker lives and how it runs (`ctrack stack`)."""
 
-    model_config = SettingsConfigDict(env_prefix="CTRACK_", frozen=True, extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CTRACK_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
-    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Root of all local state: jars, broker logs, chdb.")
-    kafka_port: int = Field(9092, description="PLAINTEXT port of the local broker (127.0.0.1 only).")
-    kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker.")
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR, description="Root of all local state: jars, broker logs, chdb."
+    )
+    kafka_port: int = Field(
+        9092, description="PLAINTEXT port of the local broker (127.0.0.1 only)."
+    )
+    kafka_controller_port: int = Field(
+        9093, description="KRaft controller port of the local broker."
+    )
     kafka_heap: str = Field("512m", description="Maximum JVM heap of the local broker (-Xmx).")
-    kafka_start_timeout_s: float = Field(90.0, description="How long `stack up` waits for the broker.")
+    kafka_start_timeout_s: float = Field(
+        90.0, description="How long `stack up` waits for the broker."
+    )
     kafka_jars_dir: Path | None = Field(
         None, description="Where resolved broker jars are cached (default <data_dir>/kafka/lib)."
     )
@@ -53,7 +63,9 @@ class KafkaSettings(_Frozen):
     )
     local_port: int = Field(9092, validation_alias="CTRACK_KAFKA_PORT")
     replication_factor: int = Field(
-        1, validation_alias="CTRACK_REPLICATION_FACTOR", description="Of topics we create (3 on a cluster)."
+        1,
+        validation_alias="CTRACK_REPLICATION_FACTOR",
+        description="Of topics we create (3 on a cluster).",
     )
 
     @property
@@ -92,7 +104,9 @@ class ClickHouseSettings(_Frozen):
 class StreamSettings(_Frozen):
     """The faust stream worker."""
 
-    model_config = SettingsConfigDict(env_prefix="CTRACK_WORKER_", frozen=True, extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CTRACK_WORKER_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
     app_id: str = Field("ctrack-streams", description="Consumer group and changelog prefix.")
     data_dir: Path = Field(
@@ -111,7 +125,9 @@ class StreamSettings(_Frozen):
 class SinkSettings(_Frozen):
     """The ClickHouse sink's batching."""
 
-    model_config = SettingsConfigDict(env_prefix="CTRACK_SINK_", frozen=True, extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CTRACK_SINK_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
     group_id: str = Field("ctrack-sink", description="Consumer group of the sink.")
     batch_max_rows: int = Field(50_000, description="Flush a partition's batch at this many rows.")

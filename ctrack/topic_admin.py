@@ -34,7 +34,7 @@ def ensure_topics(
     specs: Iterable[TopicSpec] = ALL_TOPICS,
     timeout_s: float = 30.0,
 ) -> list[TopicChange]:
-    """Create missing topics and bring partitions and configs of existing ones up to the catalogue."""
+    """Create missing topics; bring partitions and configs of others up to the catalogue."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = admin.list_topics(timeout=timeout_s).topics
     changes: list[TopicChange] = []
@@ -42,7 +42,9 @@ def ensure_topics(
     for spec in specs:
         name = names.of(spec)
         if name not in existing:
-            to_create.append(NewTopic(name, spec.partitions, replication_factor, config=spec.config()))
+            to_create.append(
+                NewTopic(name, spec.partitions, replication_factor, config=spec.config())
+            )
             continue
         changes.extend(_reconcile(admin, name, spec, len(existing[name].partitions), timeout_s))
     if not to_create:
@@ -64,12 +66,20 @@ def _reconcile(
     changes = []
     if partitions < spec.partitions:
         admin.create_partitions([NewPartitions(name, spec.partitions)])[name].result(timeout_s)
-        changes.append(TopicChange(name, "partitions-increased", f"{partitions} -> {spec.partitions}"))
+        changes.append(
+            TopicChange(name, "partitions-increased", f"{partitions} -> {spec.partitions}")
+        )
     resource = ConfigResource(ConfigResource.Type.TOPIC, name)
     current = admin.describe_configs([resource])[resource].result(timeout_s)
     drift = {k: v for k, v in spec.config().items() if current[k].value != v}
     if drift:
-        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in drift.items()]
-        admin.incremental_alter_configs([ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=entries)])[resource].result(timeout_s)
-        changes.append(TopicChange(name, "config-updated", ", ".join(f"{k}={v}" for k, v in drift.items())))
+        entries = [
+            ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in drift.items()
+        ]
+        admin.incremental_alter_configs(
+            [ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=entries)]
+        )[resource].result(timeout_s)
+        changes.append(
+            TopicChange(name, "config-updated", ", ".join(f"{k}={v}" for k, v in drift.items()))
+        )
     return changes or [TopicChange(name, "unchanged")]

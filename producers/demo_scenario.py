@@ -38,10 +38,17 @@ def _locked_out(return_id: str, start: datetime) -> Iterator[TrackingEvent]:
 
 def _recovered(return_id: str, start: datetime) -> Iterator[TrackingEvent]:
     steps = [
-        T.INITIAL_EMAIL_PROCESSED, T.INITIAL_EMAIL_DELIVERED, T.INITIAL_EMAIL_OPENED,
-        T.AUTHENTICATION_FAILED, T.AUTHENTICATION_FAILED, T.ACCESS_LINK_SELECTED,
-        T.TAX_RETURN_ACCESSED, T.AUTHENTICATION_FAILED, T.ACCESS_LINK_SELECTED,
-        T.OTHER_DOCUMENTS_ESIGNED, T.EFILE_FORMS_DOWNLOADED,
+        T.INITIAL_EMAIL_PROCESSED,
+        T.INITIAL_EMAIL_DELIVERED,
+        T.INITIAL_EMAIL_OPENED,
+        T.AUTHENTICATION_FAILED,
+        T.AUTHENTICATION_FAILED,
+        T.ACCESS_LINK_SELECTED,
+        T.TAX_RETURN_ACCESSED,
+        T.AUTHENTICATION_FAILED,
+        T.ACCESS_LINK_SELECTED,
+        T.OTHER_DOCUMENTS_ESIGNED,
+        T.EFILE_FORMS_DOWNLOADED,
     ]
     yield from _story(return_id, start, steps)
 
@@ -49,14 +56,17 @@ def _recovered(return_id: str, start: datetime) -> Iterator[TrackingEvent]:
 def _cc_recipient(return_id: str, start: datetime) -> Iterator[TrackingEvent]:
     yield from _story(return_id, start, [T.INITIAL_EMAIL_PROCESSED, T.INITIAL_EMAIL_DELIVERED])
     yield from _story(
-        return_id, start + timedelta(hours=1),
+        return_id,
+        start + timedelta(hours=1),
         [T.INITIAL_EMAIL_PROCESSED, T.INITIAL_EMAIL_DELIVERED, T.INITIAL_EMAIL_OPENED],
         role=RecipientRole.CC_RECIPIENT,
     )
 
 
 def _story(
-    return_id: str, start: datetime, steps: list[TrackingEventType],
+    return_id: str,
+    start: datetime,
+    steps: list[TrackingEventType],
     role: RecipientRole = RecipientRole.TAXPAYER,
 ) -> Iterator[TrackingEvent]:
     for minute, event_type in enumerate(steps):

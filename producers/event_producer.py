@@ -49,7 +49,9 @@ class EventProducer:
     if any record was not acknowledged.
     """
 
-    def __init__(self, kafka: KafkaSettings, codec: AvroCodec, overrides: dict[str, Any] | None = None):
+    def __init__(
+        self, kafka: KafkaSettings, codec: AvroCodec, overrides: dict[str, Any] | None = None
+    ):
         self.codec = codec
         self.topics = TopicNames(kafka.topic_prefix)
         self.stats = DeliveryStats()
@@ -61,7 +63,10 @@ class EventProducer:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.flush()
 
@@ -71,7 +76,9 @@ class EventProducer:
         key_bytes = key.encode() if isinstance(key, str) else key
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key_bytes, on_delivery=self._on_delivery)
+                self._producer.produce(
+                    topic, value=value, key=key_bytes, on_delivery=self._on_delivery
+                )
                 break
             except BufferError:  # local queue full: wait for deliveries (backpressure)
                 self._producer.poll(0.05)
@@ -80,7 +87,9 @@ class EventProducer:
 
     def send_tracking(self, event: tracking.TrackingEvent) -> None:
         """A Client Tracking event, keyed by its return."""
-        self.send(self.topics.tracking, event.return_id, tracking.SCHEMA_NAME, tracking.to_record(event))
+        self.send(
+            self.topics.tracking, event.return_id, tracking.SCHEMA_NAME, tracking.to_record(event)
+        )
 
     def flush(self, timeout_s: float = 60.0) -> None:
         """Wait for every delivery report; raise if any record was not acknowledged."""

@@ -86,7 +86,8 @@ class AvroCodec:
             writer_parsed, reader = self._registry_writer(schema_id)
             return self._read(data, _CONFLUENT_HEADER.size, writer_parsed, reader)
         raise UnknownEncodingError(
-            f"not an Avro single-object or Confluent record (starts with {data[:2].hex() or 'nothing'})"
+            "not an Avro single-object or Confluent record "
+            f"(starts with {data[:2].hex() or 'nothing'})"
         )
 
     def _header(self, schema: LoadedSchema, topic: str) -> bytes:
@@ -124,7 +125,7 @@ class AvroCodec:
 
         from fastavro import parse_schema
 
-        writer_parsed = parse_schema(json.loads(writer_source), named_schemas={})
+        writer_parsed: Any = parse_schema(json.loads(writer_source), named_schemas={})
         reader = self._schemas.by_name.get(writer_parsed["name"])
         if reader is None:
             raise UnknownSchemaError(f"schema id {schema_id} is {writer_parsed['name']}, not ours")
@@ -139,7 +140,9 @@ class AvroCodec:
         try:
             record = schemaless_reader(stream, writer, reader_schema)
         except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, ... on junk
-            raise DeserializationError(f"{reader.full_name}: body does not decode: {exc!r}") from exc
+            raise DeserializationError(
+                f"{reader.full_name}: body does not decode: {exc!r}"
+            ) from exc
         if stream.tell() != len(data):
             raise DeserializationError(
                 f"{reader.full_name}: {len(data) - stream.tell()} trailing bytes after the record"

@@ -28,7 +28,9 @@ def dead_letter_record(
     rejected: Rejected, *, stage: str, error: BaseException, failed_at: datetime
 ) -> dict[str, Any]:
     """The DeadLetter Avro record for a rejected record; its id is stable across retries."""
-    coordinates = f"{stage}:{rejected.source_topic}:{rejected.source_partition}:{rejected.source_offset}"
+    coordinates = (
+        f"{stage}:{rejected.source_topic}:{rejected.source_partition}:{rejected.source_offset}"
+    )
     return {
         "dead_letter_id": str(uuid5(DERIVED_EVENT_NAMESPACE, coordinates)),
         "failed_at": failed_at,

@@ -35,7 +35,7 @@ GLOSSARY: dict[TrackingEventType, tuple[str | None, str]] = {
     T.DOCUMENT_DOWNLOADED: (None, 'Document "{detail}"'),
     T.KBA_SUCCEEDED: (None, "Document KBA Success"),
     T.KBA_FAILED: (None, "Document KBA Failed"),
-    T.K1_DISTRIBUTED: (None, "K-1's Distributed to \"{detail}\""),
+    T.K1_DISTRIBUTED: (None, 'K-1\'s Distributed to "{detail}"'),
     T.FILES_UPLOADED: (None, 'Files Uploaded "{detail}"'),
     T.UPLOADED_FILES_DELETED: (None, 'Uploaded Files Deleted "{detail}"'),
     T.SIGNING_REMINDER_SENT: (None, "Reminder Send For Signing"),

@@ -39,7 +39,7 @@ class SchemaSet:
 def load_schema_file(path: Path, named: dict[str, Any]) -> LoadedSchema:
     """Parse one `.avsc` (names it references must already be in `named`)."""
     text = path.read_text()
-    parsed = parse_schema(json.loads(text), named_schemas=named)
+    parsed: Any = parse_schema(json.loads(text), named_schemas=named)
     canonical = to_parsing_canonical_form(parsed)
     return LoadedSchema(
         full_name=parsed["name"],

@@ -29,8 +29,12 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
         consumer_auto_offset_reset="earliest",
     )
     dead_letter_topic = app.topic(
-        topics.dead_letter, key_type=bytes, value_type=bytes, key_serializer="raw",
-        value_serializer="raw", internal=False,
+        topics.dead_letter,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        internal=False,
     )
     register_lockout(app, topics, codec, DeadLetterSender(dead_letter_topic, codec))
     return app

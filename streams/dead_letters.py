@@ -14,7 +14,7 @@ from schemas.dead_letter import Rejected
 log = structlog.get_logger(__name__)
 
 
-def rejected_from(event: faust.EventT) -> Rejected:
+def rejected_from(event: faust.EventT[bytes]) -> Rejected:
     """Where a faust event came from, for its dead letter."""
     message = event.message
     return Rejected(
@@ -37,8 +37,16 @@ class DeadLetterSender:
         record = dead_letter.dead_letter_record(
             rejected, stage=stage, error=error, failed_at=datetime.now(UTC)
         )
-        log.warning("dead_letter", stage=stage, error_type=record["error_type"], reason=record["reason"],
-                    topic=rejected.source_topic, partition=rejected.source_partition,
-                    offset=rejected.source_offset)
-        value = self._codec.encode(dead_letter.SCHEMA_NAME, record, topic=self._topic.get_topic_name())
+        log.warning(
+            "dead_letter",
+            stage=stage,
+            error_type=record["error_type"],
+            reason=record["reason"],
+            topic=rejected.source_topic,
+            partition=rejected.source_partition,
+            offset=rejected.source_offset,
+        )
+        value = self._codec.encode(
+            dead_letter.SCHEMA_NAME, record, topic=self._topic.get_topic_name()
+        )
         await self._topic.send(key=rejected.key, value=value)

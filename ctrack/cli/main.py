@@ -42,7 +42,9 @@ def stack_up() -> None:
     kafka = KafkaSettings()
     if kafka.uses_external_cluster:
         state = "answers" if broker_answers(kafka.bootstrap) else "does NOT answer"
-        console.print(f"KAFKA_BOOTSTRAP_SERVERS is set: using {kafka.bootstrap} ({state}); nothing started")
+        console.print(
+            f"KAFKA_BOOTSTRAP_SERVERS is set: using {kafka.bootstrap} ({state}); nothing started"
+        )
         return
     try:
         status = LocalKafka(StackSettings()).up(on_progress=lambda msg: console.print(f"• {msg}"))
@@ -72,7 +74,9 @@ def stack_status() -> None:
         raise typer.Exit(code=0 if answers else 1)
     status = LocalKafka(StackSettings()).status()
     owner = f"pid {status.pid}" if status.started_by_us else "not started by ctrack"
-    out.print(f"local {status.bootstrap}: {'answers' if status.answers else 'does not answer'} ({owner})")
+    out.print(
+        f"local {status.bootstrap}: {'answers' if status.answers else 'does not answer'} ({owner})"
+    )
     raise typer.Exit(code=0 if status.answers else 1)
 
 
@@ -83,7 +87,9 @@ def topics_create() -> None:
     from schemas.catalogue import TopicNames
 
     kafka = KafkaSettings()
-    changes = ensure_topics(kafka.bootstrap, TopicNames(kafka.topic_prefix), kafka.replication_factor)
+    changes = ensure_topics(
+        kafka.bootstrap, TopicNames(kafka.topic_prefix), kafka.replication_factor
+    )
     for change in changes:
         out.print(f"{change.action:22} {change.topic} {change.detail}".rstrip())
 
@@ -147,7 +153,7 @@ def render_timeline(return_id: str, entries: list) -> Table:  # type: ignore[typ
 def demo(
     keep_running: Annotated[bool, typer.Option(help="Leave the broker running afterwards.")] = True,
 ) -> None:
-    """The walking skeleton: broker, topics, worker, events, sink, and a timeline with Access Locked."""
+    """The walking skeleton: broker, topics, worker, events, sink, then timelines."""
     from ctrack.demo import run_demo
 
     sys.exit(run_demo(out, console, keep_broker=keep_running))

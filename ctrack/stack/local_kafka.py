@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -61,7 +62,9 @@ class LocalKafka:
         if (pid := self._live_pid()) is not None and self._answers():
             say(f"broker already running (pid {pid}) on {self.bootstrap}")
             return self.status()
-        java = require_tool("java", "a Java 17+ runtime (e.g. apt-get install openjdk-17-jre-headless)")
+        java = require_tool(
+            "java", "a Java 17+ runtime (e.g. apt-get install openjdk-17-jre-headless)"
+        )
         self._resolve_jars(say)
         self._write_config()
         self._format_storage(java, say)
@@ -98,12 +101,25 @@ class LocalKafka:
         shutil.rmtree(self.lib_dir, ignore_errors=True)
         self.lib_dir.mkdir(parents=True)
         result = subprocess.run(  # noqa: S603 - fixed argv, no shell
-            [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-             f"-DoutputDirectory={self.lib_dir}", "-DincludeScope=runtime"],
-            capture_output=True, text=True, check=False,
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(POM),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={self.lib_dir}",
+                "-DincludeScope=runtime",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
-            raise StackError(f"mvn could not resolve Kafka's jars: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+            raise StackError(
+                "mvn could not resolve Kafka's jars: "
+                f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+            )
         marker.touch()
 
     def _write_config(self) -> None:
@@ -137,9 +153,20 @@ class LocalKafka:
         say("formatting KRaft storage (first start only)")
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(  # noqa: S603 - fixed argv, no shell
-            [java, *self._jvm_flags(), "kafka.tools.StorageTool", "format", "--standalone",
-             "-t", cluster_id, "-c", str(self.config_file)],
-            capture_output=True, text=True, check=False,
+            [
+                java,
+                *self._jvm_flags(),
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.config_file),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise StackError(f"formatting Kafka storage failed: {result.stdout}{result.stderr}")
@@ -149,9 +176,18 @@ class LocalKafka:
         heap = self.settings.kafka_heap
         with (self.log_dir / "broker.out").open("ab") as out:
             return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                [java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", *self._jvm_flags(),
-                 BROKER_MAIN_CLASS, str(self.config_file)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    java,
+                    f"-Xmx{heap}",
+                    f"-Xms{heap}",
+                    "-XX:+UseG1GC",
+                    *self._jvm_flags(),
+                    BROKER_MAIN_CLASS,
+                    str(self.config_file),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,  # survives the CLI; `down` stops it by pid
             )
 
@@ -159,7 +195,8 @@ class LocalKafka:
         return [
             f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
             f"-Dkafka.logs.dir={self.log_dir}",
-            "-cp", f"{self.lib_dir}/*",
+            "-cp",
+            f"{self.lib_dir}/*",
         ]
 
     def _wait_until_answering(self, process: subprocess.Popen[bytes]) -> None:
@@ -167,11 +204,16 @@ class LocalKafka:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
-                raise StackError(f"broker exited with code {process.returncode}; see {self.log_dir}")
+                raise StackError(
+                    f"broker exited with code {process.returncode}; see {self.log_dir}"
+                )
             if self._answers():
                 return
             time.sleep(0.3)
-        raise StackError(f"broker did not answer within {self.settings.kafka_start_timeout_s}s; see {self.log_dir}")
+        raise StackError(
+            f"broker did not answer within {self.settings.kafka_start_timeout_s}s; "
+            f"see {self.log_dir}"
+        )
 
     def _answers(self) -> bool:
         return broker_answers(self.bootstrap)
@@ -188,7 +230,8 @@ class LocalKafka:
 
 def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
     """True when a broker at `bootstrap` answers a metadata request."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, "logger": _SILENT})
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": 0, "logger": _SILENT}
+    admin = AdminClient(config)
     try:
         admin.list_topics(timeout=timeout_s)
     except KafkaException:

@@ -25,7 +25,8 @@ class TimelineEntry:
 
 
 _TIMELINE_SQL = """
-SELECT event_id, event_type, occurred_at, firm_id, return_id, recipient_role, actor, firm_user, detail
+SELECT event_id, event_type, occurred_at, firm_id, return_id, recipient_role, actor,
+       firm_user, detail
 FROM tracking_events FINAL
 WHERE return_id = {return_id:String} AND ({firm_id:String} = '' OR firm_id = {firm_id:String})
 ORDER BY occurred_at, kafka_partition, kafka_offset
@@ -39,13 +40,27 @@ def return_timeline(client: Client, return_id: str, firm_id: str = "") -> list[T
 
 
 def _entry(
-    event_id: UUID, event_type: str, occurred_at: datetime, firm_id: str, return_id: str,
-    role: str, actor: str, firm_user: str, detail: str,
+    event_id: UUID,
+    event_type: str,
+    occurred_at: datetime,
+    firm_id: str,
+    return_id: str,
+    role: str,
+    actor: str,
+    firm_user: str,
+    detail: str,
 ) -> TimelineEntry:
     event = TrackingEvent(
-        event_id=event_id, event_type=TrackingEventType(event_type), occurred_at=occurred_at,
-        firm_id=firm_id, return_id=return_id, recipient_role=RecipientRole(role),
-        actor=Actor(actor), firm_user=firm_user or None, detail=detail or None,
+        event_id=event_id,
+        event_type=TrackingEventType(event_type),
+        occurred_at=occurred_at,
+        firm_id=firm_id,
+        return_id=return_id,
+        recipient_role=RecipientRole(role),
+        actor=Actor(actor),
+        firm_user=firm_user or None,
+        detail=detail or None,
     )
-    return TimelineEntry(occurred_at, describe(event), event.event_type, event.recipient_role,
-                         event.actor, firm_user)
+    return TimelineEntry(
+        occurred_at, describe(event), event.event_type, event.recipient_role, event.actor, firm_user
+    )

@@ -76,13 +76,19 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 def migrate(client: Client) -> list[Migration]:
     """Apply every migration not yet recorded; returns those applied now."""
     client.command(_LEDGER)
-    applied = {row[0] for row in client.query("SELECT version FROM schema_migrations FINAL").result_rows}
+    applied = {
+        row[0] for row in client.query("SELECT version FROM schema_migrations FINAL").result_rows
+    }
     done = []
     for migration in MIGRATIONS:
         if migration.version in applied:
             continue
         for statement in migration.statements:
             client.command(statement)
-        client.insert("schema_migrations", [[migration.version, migration.name]], column_names=["version", "name"])
+        client.insert(
+            "schema_migrations",
+            [[migration.version, migration.name]],
+            column_names=["version", "name"],
+        )
         done.append(migration)
     return done

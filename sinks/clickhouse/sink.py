@@ -53,21 +53,29 @@ class SinkStats:
 class ClickHouseSink:
     """At-least-once delivery into tables whose queries see each event once (ReplacingMergeTree)."""
 
-    def __init__(self, client: Client, kafka: KafkaSettings, settings: SinkSettings, codec: AvroCodec):
+    def __init__(
+        self, client: Client, kafka: KafkaSettings, settings: SinkSettings, codec: AvroCodec
+    ):
         self.client = client
         self.codec = codec
         self.settings = settings
         self.topics = TopicNames(kafka.topic_prefix)
         self.stats = SinkStats()
+        self._schema_of = {
+            self.topics.tracking: tracking.SCHEMA_NAME,
+            self.topics.dead_letter: dead_letter.SCHEMA_NAME,
+        }
         self._batches: dict[tuple[str, int], PartitionBatch] = {}
         self._buffered = 0
-        self._consumer = Consumer({
-            "bootstrap.servers": kafka.bootstrap,
-            "group.id": f"{kafka.topic_prefix}-{settings.group_id}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "partition.assignment.strategy": "cooperative-sticky",
-        })
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": kafka.bootstrap,
+                "group.id": f"{kafka.topic_prefix}-{settings.group_id}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "partition.assignment.strategy": "cooperative-sticky",
+            }
+        )
 
     def run(self, should_stop: Callable[[], bool]) -> SinkStats:
         """Consume until `should_stop()`; always flushes what it holds and closes the consumer."""
@@ -105,7 +113,9 @@ class ClickHouseSink:
     def _insert(self, table: str, rows: list[list[Any]], token: str) -> None:
         columns = TRACKING_COLUMNS if table == TRACKING_TABLE else DEAD_LETTER_COLUMNS
         self.client.insert(
-            table, rows, column_names=list(columns),
+            table,
+            rows,
+            column_names=list(columns),
             settings={"insert_deduplication_token": token, "async_insert": 0},
         )
         self.stats.rows_written[table] = self.stats.rows_written.get(table, 0) + len(rows)
@@ -116,27 +126,45 @@ class ClickHouseSink:
             if error.code() != KafkaError._PARTITION_EOF:
                 log.error("consume_error", error=str(error))
             return
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        topic, partition, offset = _coordinates(message)
         batch = self._batches.setdefault((topic, partition), PartitionBatch(first_offset=offset))
         table, row = self._row(message)
         batch.add(table, row, offset)
         self._buffered += 1
 
     def _row(self, message: Message) -> tuple[str, list[Any]]:
+        """The table and row for a message; anything unreadable becomes a dead-letter row."""
+        topic, partition, offset = _coordinates(message)
         payload = message.value() or b""
         try:
             decoded = self.codec.decode(payload)
-            if message.topic() == self.topics.dead_letter and decoded.schema_name == dead_letter.SCHEMA_NAME:
-                return DEAD_LETTER_TABLE, dead_letter_row(decoded.record)
-            if message.topic() == self.topics.tracking and decoded.schema_name == tracking.SCHEMA_NAME:
-                return TRACKING_TABLE, tracking_row(decoded.record, message.partition(), message.offset())
-            raise DeserializationError(f"{decoded.schema_name} does not belong on {message.topic()}")
+            expected = self._schema_of.get(topic)
+            if decoded.schema_name != expected:
+                raise DeserializationError(f"{decoded.schema_name} does not belong on {topic}")
+            if expected == tracking.SCHEMA_NAME:
+                return TRACKING_TABLE, tracking_row(decoded.record, partition, offset)
+            return DEAD_LETTER_TABLE, dead_letter_row(decoded.record)
         except DeserializationError as exc:
-            rejected = Rejected(message.topic(), message.partition(), message.offset(), message.key(), payload)
-            record = dead_letter.dead_letter_record(rejected, stage=STAGE, error=exc, failed_at=datetime.now(UTC))
-            log.warning("dead_letter", stage=STAGE, reason=record["reason"], topic=message.topic(),
-                        partition=message.partition(), offset=message.offset())
+            rejected = Rejected(topic, partition, offset, message.key(), payload)
+            record = dead_letter.dead_letter_record(
+                rejected, stage=STAGE, error=exc, failed_at=datetime.now(UTC)
+            )
+            log.warning(
+                "dead_letter",
+                stage=STAGE,
+                reason=record["reason"],
+                topic=topic,
+                partition=partition,
+                offset=offset,
+            )
             return DEAD_LETTER_TABLE, dead_letter_row(record)
 
     def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
         self.flush()  # hand partitions over with everything read from them stored and committed
+
+
+def _coordinates(message: Message) -> tuple[str, int, int]:
+    """Topic, partition and offset of a consumed (non-error) message, which always has them."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None and partition is not None and offset is not None  # noqa: S101
+    return topic, partition, offset

@@ -30,9 +30,7 @@ def register_lockout(
         value_serializer="raw",
         partitions=TRACKING.partitions,
     )
-    states = app.Table(
-        "lockout-state", default=None, partitions=TRACKING.partitions
-    )
+    states = app.Table("lockout-state", default=None, partitions=TRACKING.partitions)
     policy = LockoutPolicy()
 
     @app.agent(tracking_topic, name="lockout")
@@ -46,9 +44,14 @@ def register_lockout(
             before = _state(states.get(event.subject))
             after, outputs = apply(before, event, policy)
             if after != before:
-                states[event.subject] = {"failures": after.consecutive_failures, "locked": after.locked}
+                states[event.subject] = {
+                    "failures": after.consecutive_failures,
+                    "locked": after.locked,
+                }
             for output in outputs:
-                encoded = codec.encode(tracking.SCHEMA_NAME, tracking.to_record(output), topic=topics.tracking)
+                encoded = codec.encode(
+                    tracking.SCHEMA_NAME, tracking.to_record(output), topic=topics.tracking
+                )
                 await tracking_topic.send(key=message.key, value=encoded)
             yield None
 

@@ -27,15 +27,19 @@ class LockoutState:
     locked: bool = False
 
 
+DEFAULT_POLICY = LockoutPolicy()
+
+
 def apply(
-    state: LockoutState, event: TrackingEvent, policy: LockoutPolicy = LockoutPolicy()
+    state: LockoutState, event: TrackingEvent, policy: LockoutPolicy = DEFAULT_POLICY
 ) -> tuple[LockoutState, list[TrackingEvent]]:
     """Fold one tracking event into the recipient's lockout state.
 
     Returns the new state and the events to emit (`Access Locked` at the failure that reaches
     the limit). The lock is decided here only: an ACCESS_LOCKED read back from the topic (our
-    own output) changes nothing, even if a later unlock overtook it. While locked, failures and successes change nothing: only a firm user's
-    unlock (ACCESS_UNLOCKED) opens the return again, with a clean count.
+    own output) changes nothing, even if a later unlock overtook it. While locked, failures and
+    successes change nothing: only a firm user's unlock (ACCESS_UNLOCKED) opens the return
+    again, with a clean count.
     """
     if event.event_type is T.ACCESS_UNLOCKED:
         return LockoutState(), []

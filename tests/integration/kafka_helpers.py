@@ -13,12 +13,14 @@ def consume_until(
     bootstrap: str, topic: str, done: Callable[[list[Message]], bool], timeout_s: float = 60.0
 ) -> list[Message]:
     """Read `topic` from the beginning until `done(messages)` or the deadline; returns all read."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": f"test-reader-{uuid.uuid4().hex}",
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-reader-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     messages: list[Message] = []
     deadline = time.monotonic() + timeout_s

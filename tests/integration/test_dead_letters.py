@@ -27,12 +27,16 @@ def test_poison_record_goes_to_dead_letters_while_good_records_flow(
     return_id = f"R-{uuid.uuid4().hex}"
     poison = b"this is not avro " + uuid.uuid4().bytes
     with EventProducer(kafka, codec) as producer:
-        producer.send_tracking(tracking_event(TrackingEventType.INITIAL_EMAIL_PROCESSED, return_id=return_id))
+        producer.send_tracking(
+            tracking_event(TrackingEventType.INITIAL_EMAIL_PROCESSED, return_id=return_id)
+        )
     raw = Producer({"bootstrap.servers": kafka.bootstrap})
     raw.produce(topics.tracking, key=return_id.encode(), value=poison)
     raw.flush(10)
     with EventProducer(kafka, codec) as producer:
-        producer.send_tracking(tracking_event(TrackingEventType.INITIAL_EMAIL_DELIVERED, return_id=return_id, minute=1))
+        producer.send_tracking(
+            tracking_event(TrackingEventType.INITIAL_EMAIL_DELIVERED, return_id=return_id, minute=1)
+        )
 
     [letter] = consume_until(kafka.bootstrap, topics.dead_letter, lambda ms: len(ms) >= 1)
     record = codec.decode(letter.value())
@@ -47,19 +51,27 @@ def test_poison_record_goes_to_dead_letters_while_good_records_flow(
     deadline = time.monotonic() + 60
 
     def stored() -> tuple[int, int]:
-        good = clickhouse.query("SELECT count() FROM tracking_events FINAL WHERE return_id = {r:String}",
-                                parameters={"r": return_id}).result_rows[0][0]
-        bad = clickhouse.query("SELECT count() FROM dead_letters FINAL WHERE source_topic = {t:String}",
-                               parameters={"t": topics.tracking}).result_rows[0][0]
+        good = clickhouse.query(
+            "SELECT count() FROM tracking_events FINAL WHERE return_id = {r:String}",
+            parameters={"r": return_id},
+        ).result_rows[0][0]
+        bad = clickhouse.query(
+            "SELECT count() FROM dead_letters FINAL WHERE source_topic = {t:String}",
+            parameters={"t": topics.tracking},
+        ).result_rows[0][0]
         return int(good), int(bad)
 
     sink.run(lambda: stored() == (2, 2) or time.monotonic() > deadline)
     assert stored() == (2, 2)  # two good events; the poison seen by the worker and by the sink
     rows = clickhouse.query(
-        "SELECT stage, error_type, payload FROM dead_letters FINAL WHERE source_topic = {t:String} ORDER BY stage",
+        "SELECT stage, error_type, payload FROM dead_letters FINAL"
+        " WHERE source_topic = {t:String} ORDER BY stage",
         parameters={"t": topics.tracking},
     ).result_rows
     assert [(stage, error) for stage, error, _ in rows] == [
-        ("sinks.clickhouse", "UnknownEncodingError"), ("streams.lockout", "UnknownEncodingError")
+        ("sinks.clickhouse", "UnknownEncodingError"),
+        ("streams.lockout", "UnknownEncodingError"),
     ]
-    assert all(payload.encode() if isinstance(payload, str) else payload == poison for *_, payload in rows)
+    assert all(
+        payload.encode() if isinstance(payload, str) else payload == poison for *_, payload in rows
+    )

@@ -1,4 +1,4 @@
-"""The walking skeleton end to end: producer -> broker -> faust worker -> sink -> chdb -> timeline."""
+"""The walking skeleton end to end: producer -> broker -> faust -> sink -> chdb -> timeline."""
 
 from __future__ import annotations
 
@@ -42,10 +42,16 @@ def test_third_failure_per_recipient_locks_and_the_timeline_shows_it(
     fail = T.AUTHENTICATION_FAILED
     story = [
         tracking_event(T.INITIAL_EMAIL_PROCESSED, return_id=interleaved, minute=0),
-        *(tracking_event(fail, return_id=interleaved, role=role, minute=minute)
-          for minute, role in enumerate([TAXPAYER, CC, TAXPAYER, CC, TAXPAYER, CC], start=1)),
-        *(tracking_event(event_type, return_id=recovered, minute=minute)
-          for minute, event_type in enumerate([fail, fail, T.ACCESS_LINK_SELECTED, fail, fail, fail])),
+        *(
+            tracking_event(fail, return_id=interleaved, role=role, minute=minute)
+            for minute, role in enumerate([TAXPAYER, CC, TAXPAYER, CC, TAXPAYER, CC], start=1)
+        ),
+        *(
+            tracking_event(event_type, return_id=recovered, minute=minute)
+            for minute, event_type in enumerate(
+                [fail, fail, T.ACCESS_LINK_SELECTED, fail, fail, fail]
+            )
+        ),
     ]
     with EventProducer(kafka, codec) as producer:
         for event in story:
@@ -53,7 +59,8 @@ def test_third_failure_per_recipient_locks_and_the_timeline_shows_it(
     assert producer.stats.delivered == len(story)
 
     messages = consume_until(
-        kafka.bootstrap, TopicNames(kafka.topic_prefix).tracking,
+        kafka.bootstrap,
+        TopicNames(kafka.topic_prefix).tracking,
         lambda ms: len(_locks(ms, codec)) >= 3 or stream_worker.poll() is not None,
     )
     locks = _locks(messages, codec)
@@ -61,12 +68,16 @@ def test_third_failure_per_recipient_locks_and_the_timeline_shows_it(
     assert {lock.caused_by for lock in locks} == expected_causes
     assert len(locks) == 3
     assert {(lock.return_id, lock.recipient_role) for lock in locks} == {
-        (interleaved, TAXPAYER), (interleaved, CC), (recovered, TAXPAYER)
+        (interleaved, TAXPAYER),
+        (interleaved, CC),
+        (recovered, TAXPAYER),
     }
     # The lock shares its return's partition (same key hashing in faust and our producer),
     # so it is ordered after the failure that caused it.
-    where = {tracking.from_record(codec.decode(m.value()).record).event_id: (m.partition(), m.offset())
-             for m in messages}
+    where = {
+        tracking.from_record(codec.decode(m.value()).record).event_id: (m.partition(), m.offset())
+        for m in messages
+    }
     for lock in locks:
         assert lock.caused_by is not None
         assert where[lock.event_id][0] == where[lock.caused_by][0]
@@ -74,10 +85,17 @@ def test_third_failure_per_recipient_locks_and_the_timeline_shows_it(
 
     sink = ClickHouseSink(clickhouse, kafka, SinkSettings(batch_max_seconds=0.2), codec)
     deadline = time.monotonic() + 60
-    sink.run(lambda: stored_count(clickhouse, [interleaved, recovered]) >= len(story) + 3
-             or time.monotonic() > deadline)
+    sink.run(
+        lambda: (
+            stored_count(clickhouse, [interleaved, recovered]) >= len(story) + 3
+            or time.monotonic() > deadline
+        )
+    )
 
-    lines = [(entry.description, entry.recipient_role) for entry in return_timeline(clickhouse, interleaved)]
+    lines = [
+        (entry.description, entry.recipient_role)
+        for entry in return_timeline(clickhouse, interleaved)
+    ]
     assert lines == [
         ("Taxpayer: Initial Email - Processed", TAXPAYER),
         ("Authentication Failed", TAXPAYER),
@@ -89,7 +107,7 @@ def test_third_failure_per_recipient_locks_and_the_timeline_shows_it(
         ("Authentication Failed", CC),
         ("Access Locked", CC),
     ]
-    recovered_lines = [(e.description, e.occurred_at) for e in return_timeline(clickhouse, recovered)]
-    assert [d for d, _ in recovered_lines][-2:] == [
-        "Authentication Failed", "Access Locked"
+    recovered_lines = [
+        (e.description, e.occurred_at) for e in return_timeline(clickhouse, recovered)
     ]
+    assert [d for d, _ in recovered_lines][-2:] == ["Authentication Failed", "Access Locked"]

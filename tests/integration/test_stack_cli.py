@@ -16,7 +16,11 @@ from ctrack.stack.local_kafka import LocalKafka
 def ctrack(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ctrack.cli.main", *args],
-        env=env, capture_output=True, text=True, timeout=180, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
 
 
@@ -31,11 +35,17 @@ def running(pid: int) -> bool:
 @pytest.fixture
 def private_stack_env(tmp_path: Path) -> dict[str, str]:
     """A broker of its own: own data dir and ports, jars shared with the other brokers."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTRACK_") and k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CTRACK_") and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
     return env | {
         "CTRACK_DATA_DIR": str(tmp_path / "data"),
         "CTRACK_KAFKA_PORT": os.environ.get("CTRACK_TEST_PRIVATE_PORT", "19192"),
-        "CTRACK_KAFKA_CONTROLLER_PORT": os.environ.get("CTRACK_TEST_PRIVATE_CONTROLLER_PORT", "19193"),
+        "CTRACK_KAFKA_CONTROLLER_PORT": os.environ.get(
+            "CTRACK_TEST_PRIVATE_CONTROLLER_PORT", "19193"
+        ),
         "CTRACK_KAFKA_JARS_DIR": str(StackSettings().jars_dir),
     }
 
@@ -62,7 +72,9 @@ def test_up_twice_status_and_down_leave_no_process(private_stack_env: dict[str, 
     assert after.returncode == 1 and "does not answer" in after.stdout
 
 
-def test_missing_java_is_one_actionable_line(private_stack_env: dict[str, str], tmp_path: Path) -> None:
+def test_missing_java_is_one_actionable_line(
+    private_stack_env: dict[str, str], tmp_path: Path
+) -> None:
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
     result = ctrack("stack", "up", env=private_stack_env | {"PATH": str(empty_bin)})
@@ -72,8 +84,15 @@ def test_missing_java_is_one_actionable_line(private_stack_env: dict[str, str], 
     assert "java" in lines[0] and "install" in lines[0]
 
 
-def test_external_cluster_starts_nothing(private_stack_env: dict[str, str], kafka_bootstrap: str) -> None:
-    result = ctrack("stack", "up", env=private_stack_env | {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap})
+def test_external_cluster_starts_nothing(
+    private_stack_env: dict[str, str], kafka_bootstrap: str
+) -> None:
+    result = ctrack(
+        "stack", "up", env=private_stack_env | {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    )
     assert result.returncode == 0
     assert "nothing started" in result.stderr
-    assert LocalKafka(StackSettings(data_dir=Path(private_stack_env["CTRACK_DATA_DIR"]))).status().pid is None
+    assert (
+        LocalKafka(StackSettings(data_dir=Path(private_stack_env["CTRACK_DATA_DIR"]))).status().pid
+        is None
+    )

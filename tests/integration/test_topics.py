@@ -13,13 +13,18 @@ from schemas.catalogue import ALL_TOPICS, TRACKING, TopicNames
 def test_create_is_idempotent_and_repairs_drift(kafka_bootstrap: str) -> None:
     names = TopicNames(f"t{uuid.uuid4().hex[:10]}")
     first = ensure_topics(kafka_bootstrap, names)
-    assert sorted((c.topic, c.action) for c in first) == sorted((names.of(s), "created") for s in ALL_TOPICS)
+    assert sorted((c.topic, c.action) for c in first) == sorted(
+        (names.of(s), "created") for s in ALL_TOPICS
+    )
     assert {c.action for c in ensure_topics(kafka_bootstrap, names)} == {"unchanged"}
 
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     resource = ConfigResource(
-        ConfigResource.Type.TOPIC, names.tracking,
-        incremental_configs=[ConfigEntry("retention.ms", "1000", incremental_operation=AlterConfigOpType.SET)],
+        ConfigResource.Type.TOPIC,
+        names.tracking,
+        incremental_configs=[
+            ConfigEntry("retention.ms", "1000", incremental_operation=AlterConfigOpType.SET)
+        ],
     )
     for future in admin.incremental_alter_configs([resource]).values():
         future.result(30)

@@ -49,29 +49,39 @@ def registry_codec() -> AvroCodec:
 
 def test_single_object_header_is_marker_plus_spec_fingerprint() -> None:
     schema = contract_schemas().get(tracking.SCHEMA_NAME)
-    data = AvroCodec().encode(tracking.SCHEMA_NAME, tracking.to_record(tracking_event(T.ACCESS_LOCKED)), topic=TOPIC)
+    data = AvroCodec().encode(
+        tracking.SCHEMA_NAME, tracking.to_record(tracking_event(T.ACCESS_LOCKED)), topic=TOPIC
+    )
     assert data[:2] == SINGLE_OBJECT_MARKER
     assert data[2:10] == rabin_fingerprint(schema.canonical.encode()) == schema.fingerprint
 
 
-@pytest.mark.parametrize("make_codec", [AvroCodec, registry_codec], ids=["single-object", "registry"])
+@pytest.mark.parametrize(
+    "make_codec", [AvroCodec, registry_codec], ids=["single-object", "registry"]
+)
 def test_round_trip(make_codec: Any) -> None:
     codec = make_codec()
     event = tracking_event(T.K1_DISTRIBUTED, detail="Partner A", client_id="C-9", kba_round=2)
-    decoded = codec.decode(codec.encode(tracking.SCHEMA_NAME, tracking.to_record(event), topic=TOPIC))
+    decoded = codec.decode(
+        codec.encode(tracking.SCHEMA_NAME, tracking.to_record(event), topic=TOPIC)
+    )
     assert decoded.schema_name == tracking.SCHEMA_NAME
     assert tracking.from_record(decoded.record) == event
 
 
 def test_registry_records_start_with_magic_byte_and_schema_id() -> None:
     codec = registry_codec()
-    data = codec.encode(tracking.SCHEMA_NAME, tracking.to_record(tracking_event(T.FILES_UPLOADED)), topic=TOPIC)
+    data = codec.encode(
+        tracking.SCHEMA_NAME, tracking.to_record(tracking_event(T.FILES_UPLOADED)), topic=TOPIC
+    )
     magic, schema_id = struct.unpack(">bI", data[:5])
     assert magic == 0 and schema_id >= 1
 
 
 def test_a_registry_record_without_a_registry_is_a_typed_error() -> None:
-    data = registry_codec().encode(tracking.SCHEMA_NAME, tracking.to_record(tracking_event(T.FILES_UPLOADED)), topic=TOPIC)
+    data = registry_codec().encode(
+        tracking.SCHEMA_NAME, tracking.to_record(tracking_event(T.FILES_UPLOADED)), topic=TOPIC
+    )
     with pytest.raises(UnknownSchemaError, match="SCHEMA_REGISTRY_URL"):
         AvroCodec().decode(data)
 
@@ -87,7 +97,7 @@ def test_a_single_object_codec_reads_both_when_it_has_a_registry() -> None:
     ("data", "error"),
     [
         (b"", UnknownEncodingError),
-        (b"{\"json\": true}", UnknownEncodingError),
+        (b'{"json": true}', UnknownEncodingError),
         (b"\xc3\x01" + b"\x00" * 8 + b"abc", UnknownSchemaError),
         (b"\x00\x00", UnknownEncodingError),
     ],
@@ -99,7 +109,9 @@ def test_junk_raises_typed_errors(data: bytes, error: type[Exception]) -> None:
 
 
 def test_truncated_and_padded_bodies_are_rejected() -> None:
-    data = AvroCodec().encode(tracking.SCHEMA_NAME, tracking.to_record(tracking_event(T.ACCESS_LOCKED)), topic=TOPIC)
+    data = AvroCodec().encode(
+        tracking.SCHEMA_NAME, tracking.to_record(tracking_event(T.ACCESS_LOCKED)), topic=TOPIC
+    )
     with pytest.raises(DeserializationError):
         AvroCodec().decode(data[:-5])
     with pytest.raises(DeserializationError, match="trailing"):
@@ -129,18 +141,25 @@ def test_unknown_schema_name_is_a_serialization_error() -> None:
 def test_records_from_an_older_writer_schema_resolve_to_the_current_reader(tmp_path: Path) -> None:
     """A v0 writer without the newer optional fields and enum symbols still decodes."""
     current = json.loads(contract_schemas().get(tracking.SCHEMA_NAME).source)
-    older = dict(current, fields=[f for f in current["fields"] if f["name"] not in {"kba_round", "caused_by"}])
+    older = dict(
+        current,
+        fields=[f for f in current["fields"] if f["name"] not in {"kba_round", "caused_by"}],
+    )
     (tmp_path / "ctrack.tracking.TrackingEvent.avsc").write_text(json.dumps(older))
     writer = load_schema_file(tmp_path / "ctrack.tracking.TrackingEvent.avsc", {})
     schemas = contract_schemas()
     evolved = type(schemas)(
-        by_name=schemas.by_name, by_fingerprint={**schemas.by_fingerprint, writer.fingerprint: writer}
+        by_name=schemas.by_name,
+        by_fingerprint={**schemas.by_fingerprint, writer.fingerprint: writer},
     )
-    old_record = {k: v for k, v in tracking.to_record(tracking_event(T.ACCESS_LINK_SELECTED)).items()
-                  if k not in {"kba_round", "caused_by"}}
-    old_bytes = AvroCodec(schemas=type(schemas)(by_name={writer.full_name: writer}, by_fingerprint={})).encode(
-        tracking.SCHEMA_NAME, old_record, topic=TOPIC
-    )
+    old_record = {
+        k: v
+        for k, v in tracking.to_record(tracking_event(T.ACCESS_LINK_SELECTED)).items()
+        if k not in {"kba_round", "caused_by"}
+    }
+    old_bytes = AvroCodec(
+        schemas=type(schemas)(by_name={writer.full_name: writer}, by_fingerprint={})
+    ).encode(tracking.SCHEMA_NAME, old_record, topic=TOPIC)
     decoded = AvroCodec(schemas=evolved).decode(old_bytes)
     assert decoded.record["kba_round"] is None and decoded.record["caused_by"] is None
     assert decoded.record["event_type"] == "ACCESS_LINK_SELECTED"
@@ -154,7 +173,10 @@ optional_texts = st.none() | texts
     event_type=st.sampled_from(list(T)),
     role=st.sampled_from(list(tracking.RecipientRole)),
     actor=st.sampled_from(list(tracking.Actor)),
-    firm_id=texts, return_id=texts, client_id=optional_texts, firm_user=optional_texts,
+    firm_id=texts,
+    return_id=texts,
+    client_id=optional_texts,
+    firm_user=optional_texts,
     detail=optional_texts,
     reason=st.none() | st.sampled_from(list(tracking.AuthFailureReason)),
     kba_round=st.none() | st.integers(min_value=1, max_value=3),
@@ -162,17 +184,37 @@ optional_texts = st.none() | texts
     via_registry=st.booleans(),
 )
 def test_any_valid_event_round_trips(  # noqa: PLR0913 - one argument per field
-    event_type: T, role: tracking.RecipientRole, actor: tracking.Actor, firm_id: str,
-    return_id: str, client_id: str | None, firm_user: str | None, detail: str | None,
-    reason: tracking.AuthFailureReason | None, kba_round: int | None, when: datetime,
+    event_type: T,
+    role: tracking.RecipientRole,
+    actor: tracking.Actor,
+    firm_id: str,
+    return_id: str,
+    client_id: str | None,
+    firm_user: str | None,
+    detail: str | None,
+    reason: tracking.AuthFailureReason | None,
+    kba_round: int | None,
+    when: datetime,
     via_registry: bool,
 ) -> None:
     event = tracking_event(
-        event_type, role=role, actor=actor, firm_id=firm_id, return_id=return_id,
-        client_id=client_id, firm_user=firm_user, detail=detail, failure_reason=reason,
+        event_type,
+        role=role,
+        actor=actor,
+        firm_id=firm_id,
+        return_id=return_id,
+        client_id=client_id,
+        firm_user=firm_user,
+        detail=detail,
+        failure_reason=reason,
         kba_round=kba_round,
     )
-    event = tracking.TrackingEvent(**{**_fields(event), "occurred_at": when.replace(microsecond=when.microsecond // 1000 * 1000, tzinfo=UTC)})
+    event = tracking.TrackingEvent(
+        **{
+            **_fields(event),
+            "occurred_at": when.replace(microsecond=when.microsecond // 1000 * 1000, tzinfo=UTC),
+        }
+    )
     codec = _REGISTRY_CODEC if via_registry else _PLAIN_CODEC
     data = codec.encode(tracking.SCHEMA_NAME, tracking.to_record(event), topic=TOPIC)
     assert tracking.from_record(codec.decode(data).record) == event

@@ -18,13 +18,28 @@ def test_every_event_type_has_wording() -> None:
 @pytest.mark.parametrize(
     ("event_type", "role", "detail", "line"),
     [
-        (T.INITIAL_EMAIL_PROCESSED, RecipientRole.TAXPAYER, None, "Taxpayer: Initial Email - Processed"),
-        (T.INITIAL_EMAIL_OPENED, RecipientRole.CC_RECIPIENT, None, "CcRecipient: Initial Email - Open"),
-        (T.ACCESS_CODE_EMAIL_BOUNCED, RecipientRole.SPOUSE, None, "Spouse: Access Code Email - Bounced"),
+        (
+            T.INITIAL_EMAIL_PROCESSED,
+            RecipientRole.TAXPAYER,
+            None,
+            "Taxpayer: Initial Email - Processed",
+        ),
+        (
+            T.INITIAL_EMAIL_OPENED,
+            RecipientRole.CC_RECIPIENT,
+            None,
+            "CcRecipient: Initial Email - Open",
+        ),
+        (
+            T.ACCESS_CODE_EMAIL_BOUNCED,
+            RecipientRole.SPOUSE,
+            None,
+            "Spouse: Access Code Email - Bounced",
+        ),
         (T.TAX_RETURN_RECALLED, RecipientRole.TAXPAYER, None, "Tax Return: Recalled"),
         (T.ACCESS_LOCKED, RecipientRole.TAXPAYER, None, "Access Locked"),
         (T.DOCUMENT_DOWNLOADED, RecipientRole.TAXPAYER, "1040.pdf", 'Document "1040.pdf"'),
-        (T.K1_DISTRIBUTED, RecipientRole.TAXPAYER, "Jane Roe", "K-1's Distributed to \"Jane Roe\""),
+        (T.K1_DISTRIBUTED, RecipientRole.TAXPAYER, "Jane Roe", 'K-1\'s Distributed to "Jane Roe"'),
         (T.SIGNING_REMINDER_SENT, RecipientRole.TAXPAYER, None, "Reminder Send For Signing"),
     ],
 )

@@ -5,22 +5,31 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.tracking import Actor, TrackingEventType
+from schemas.tracking import Actor, TrackingEvent, TrackingEventType
 from streams.lockout.rules import LockoutPolicy, LockoutState, apply
 from tests.factories import tracking_event
 
 T = TrackingEventType
 FAILED, LINK, ACCESSED, UNLOCKED, LOCKED = (
-    T.AUTHENTICATION_FAILED, T.ACCESS_LINK_SELECTED, T.TAX_RETURN_ACCESSED, T.ACCESS_UNLOCKED,
+    T.AUTHENTICATION_FAILED,
+    T.ACCESS_LINK_SELECTED,
+    T.TAX_RETURN_ACCESSED,
+    T.ACCESS_UNLOCKED,
     T.ACCESS_LOCKED,
 )
 
 
-def run(types: list[TrackingEventType], policy: LockoutPolicy = LockoutPolicy()):  # type: ignore[no-untyped-def]
+Emitted = list[tuple[TrackingEvent, TrackingEvent]]
+
+
+def run(
+    types: list[TrackingEventType], policy: LockoutPolicy | None = None
+) -> tuple[LockoutState, Emitted]:
+    """Feed events of the given types in order; returns the end state and (cause, output) pairs."""
     state, emitted = LockoutState(), []
     for minute, event_type in enumerate(types):
         event = tracking_event(event_type, minute=minute)
-        state, outputs = apply(state, event, policy)
+        state, outputs = apply(state, event, policy or LockoutPolicy())
         emitted.extend((event, output) for output in outputs)
     return state, emitted
 
@@ -85,7 +94,12 @@ def test_limit_comes_from_the_policy() -> None:
     assert state.locked and len(emitted) == 1
 
 
-@given(st.lists(st.sampled_from([FAILED, LINK, ACCESSED, UNLOCKED, LOCKED, T.INITIAL_EMAIL_OPENED]), max_size=60))
+@given(
+    st.lists(
+        st.sampled_from([FAILED, LINK, ACCESSED, UNLOCKED, LOCKED, T.INITIAL_EMAIL_OPENED]),
+        max_size=60,
+    )
+)
 def test_locks_exactly_when_failures_reach_three_in_a_row(types: list[TrackingEventType]) -> None:
     """Reference model: count failures since the last success or unlock; lock at 3."""
     state = LockoutState()

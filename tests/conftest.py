@@ -1,4 +1,4 @@
-"""One real broker per test session, a real chdb engine, and per-test topics."""
+"""Shared fixtures: one real broker per test session, a real chdb engine, per-test topics."""
 
 from __future__ import annotations
 
@@ -29,13 +29,18 @@ def _docker_answers() -> bool:
     if docker is None:
         return False
     try:
-        return subprocess.run([docker, "info"], capture_output=True, timeout=10, check=False).returncode == 0
+        return (
+            subprocess.run(
+                [docker, "info"], capture_output=True, timeout=10, check=False
+            ).returncode
+            == 0
+        )
     except subprocess.TimeoutExpired:
         return False
 
 
 def stack_settings_for_tests() -> StackSettings:
-    """The project's own broker for tests: its own data dir and ports, jars shared with `make demo`."""
+    """The project's own test broker: own data dir and ports, jars shared with `make demo`."""
     return StackSettings(
         data_dir=TEST_DATA_DIR,
         kafka_port=TEST_KAFKA_PORT,
@@ -46,14 +51,15 @@ def stack_settings_for_tests() -> StackSettings:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    """KAFKA_BOOTSTRAP_SERVERS, else testcontainers' Kafka when Docker answers, else `ctrack stack`."""
+    """KAFKA_BOOTSTRAP_SERVERS, else testcontainers' Kafka (Docker), else `ctrack stack`."""
     if external := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield external
         return
     if _docker_answers():
-        from testcontainers.kafka import KafkaContainer
+        from testcontainers.community.kafka import KafkaContainer
 
-        with KafkaContainer("apache/kafka:4.1.1") as container:
+        # cp-kafka 8.x is Apache Kafka 4.x; testcontainers' KRaft mode knows this image.
+        with KafkaContainer("confluentinc/cp-kafka:8.0.0").with_kraft() as container:
             yield container.get_bootstrap_server()
         return
     broker = LocalKafka(stack_settings_for_tests())
@@ -67,7 +73,9 @@ def kafka_bootstrap() -> Iterator[str]:
 @pytest.fixture
 def kafka(kafka_bootstrap: str) -> KafkaSettings:
     """Settings for a fresh topic namespace: this test's own topics, groups and changelogs."""
-    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}")
+    settings = KafkaSettings(
+        bootstrap_servers=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}"
+    )
     ensure_topics(kafka_bootstrap, TopicNames(settings.topic_prefix))
     return settings
 
@@ -97,7 +105,10 @@ def stream_worker(worker_env: dict[str, str], tmp_path: Path) -> Iterator[subpro
     """A real `ctrack worker` process on this test's topics; stopped (SIGTERM) afterwards."""
     log = (tmp_path / "worker.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "ctrack.cli.main", "worker"], env=worker_env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "ctrack.cli.main", "worker"],
+        env=worker_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     yield process
     process.terminate()

@@ -1,0 +1,51 @@
+# ctrack developer commands. `make help` lists them.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-unit lint format bench stack-up stack-down clean
+
+help: ## List the commands
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(INSTALLED) ## Create the venv and install ctrack with its dev tools
+
+demo: $(INSTALLED) ## Start the local broker, run the lockout slice, print timelines (Access Locked)
+	$(BIN)/ctrack demo
+
+test: $(INSTALLED) ## Run every test (starts its own broker unless KAFKA_BOOTSTRAP_SERVERS is set)
+	$(BIN)/pytest
+
+test-unit: $(INSTALLED) ## Run the fast unit tests only (no broker)
+	$(BIN)/pytest tests/unit
+
+lint: $(INSTALLED) ## ruff check, ruff format --check, mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(INSTALLED) ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(INSTALLED) ## Broker start-up and test-suite timings (see docs/BENCHMARKS.md)
+	$(BIN)/python bench/stack_startup.py
+
+stack-up: $(INSTALLED) ## Start the local Kafka broker
+	$(BIN)/ctrack stack up
+
+stack-down: ## Stop the local Kafka broker (and the test broker, if left running)
+	-$(BIN)/ctrack stack down
+	-CTRACK_DATA_DIR=.ctrack-data/test CTRACK_KAFKA_PORT=19092 $(BIN)/ctrack stack down
+
+clean: stack-down ## Remove the venv and all local data (jars, broker data, chdb)
+	rm -rf $(VENV) .ctrack-data
