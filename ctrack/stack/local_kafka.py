@@ -62,6 +62,12 @@ class LocalKafka:
         if (pid := self._live_pid()) is not None and self._answers():
             say(f"broker already running (pid {pid}) on {self.bootstrap}")
             return self.status()
+        if self._answers():
+            raise StackError(
+                f"another broker (not started from {self.settings.data_dir}) already answers on "
+                f"{self.bootstrap}: stop it, set CTRACK_KAFKA_PORT, or use it via "
+                "KAFKA_BOOTSTRAP_SERVERS"
+            )
         java = require_tool(
             "java", "a Java 17+ runtime (e.g. apt-get install openjdk-17-jre-headless)"
         )

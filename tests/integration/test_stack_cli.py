@@ -96,3 +96,15 @@ def test_external_cluster_starts_nothing(
         LocalKafka(StackSettings(data_dir=Path(private_stack_env["CTRACK_DATA_DIR"]))).status().pid
         is None
     )
+
+
+def test_a_port_taken_by_another_broker_is_reported(
+    private_stack_env: dict[str, str], kafka_bootstrap: str
+) -> None:
+    host, _, port = kafka_bootstrap.rpartition(":")
+    if host not in {"127.0.0.1", "localhost"}:
+        pytest.skip("needs the session broker on this machine")
+    result = ctrack("stack", "up", env=private_stack_env | {"CTRACK_KAFKA_PORT": port})
+    assert result.returncode == 1
+    assert "already answers" in result.stderr
+    assert not (Path(private_stack_env["CTRACK_DATA_DIR"]) / "kafka" / "broker.pid").exists()
