@@ -28,9 +28,17 @@ def run_worker() -> None:
     """Run the faust worker in the foreground until SIGTERM/SIGINT."""
     import faust
 
+    from ctrack.topic_admin import ensure_topics
+    from schemas.catalogue import TopicNames, changelog_topics
     from streams.bootstrap import build_app
 
-    app = build_app(KafkaSettings(), StreamSettings(), process_codec())
+    kafka, settings = KafkaSettings(), StreamSettings()
+    names = TopicNames(kafka.topic_prefix)
+    # faust declares changelogs itself, but on a cold cluster that can race and crash the agent.
+    ensure_topics(
+        kafka.bootstrap, names, kafka.replication_factor, specs=changelog_topics(settings.app_id)
+    )
+    app = build_app(kafka, settings, process_codec())
     faust.Worker(app, loglevel="INFO", quiet=True).execute_from_commandline()
 
 

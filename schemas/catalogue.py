@@ -53,6 +53,40 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (TRACKING, DEAD_LETTERS)
 
 
 @dataclass(frozen=True)
+class TableSpec:
+    """A stream worker's state table; its changelog is co-partitioned with its source topic."""
+
+    name: str
+    source: TopicSpec
+    description: str
+
+    def changelog(self, worker_app_id: str) -> TopicSpec:
+        """The compacted changelog faust keeps: `<prefix>.<app id>-<table>-changelog`."""
+        return TopicSpec(
+            name=f"{worker_app_id}-{self.name}-changelog",
+            value_schema="faust JSON",
+            key=f"table key (same partition as the {self.source.name} record that changed it)",
+            partitions=self.source.partitions,
+            retention_ms=-1,
+            cleanup_policy="compact",
+            description=f"Changelog of the worker table {self.name}: {self.description}",
+        )
+
+
+LOCKOUT_STATE = TableSpec(
+    name="lockout-state",
+    source=TRACKING,
+    description="consecutive authentication failures and lock per return recipient",
+)
+ALL_TABLES: tuple[TableSpec, ...] = (LOCKOUT_STATE,)
+
+
+def changelog_topics(worker_app_id: str) -> tuple[TopicSpec, ...]:
+    """Changelog topics of a worker; created up front so faust never races for them."""
+    return tuple(table.changelog(worker_app_id) for table in ALL_TABLES)
+
+
+@dataclass(frozen=True)
 class TopicNames:
     """Full topic names of one deployment (prefix + catalogue name)."""
 
@@ -60,6 +94,10 @@ class TopicNames:
 
     def of(self, spec: TopicSpec) -> str:
         return f"{self.prefix}.{spec.name}"
+
+    def app_id(self, worker_app_id: str) -> str:
+        """faust's app id (consumer group); its changelogs are `<app id>-<table>-changelog`."""
+        return f"{self.prefix}.{worker_app_id}"
 
     @property
     def tracking(self) -> str:

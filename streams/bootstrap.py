@@ -14,7 +14,7 @@ from streams.lockout.agent import register_lockout
 def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) -> faust.App:
     """A faust app whose consumer group and changelogs are namespaced by the topic prefix."""
     topics = TopicNames(kafka.topic_prefix)
-    app_id = f"{kafka.topic_prefix}-{settings.app_id}"
+    app_id = topics.app_id(settings.app_id)
     settings.store_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         app_id,

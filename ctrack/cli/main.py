@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ctrack.logs import configure_logging
-from ctrack.settings import ClickHouseSettings, KafkaSettings, StackSettings
+from ctrack.settings import ClickHouseSettings, KafkaSettings, StackSettings, StreamSettings
 
 app = typer.Typer(help="ctrack: client tracking on Kafka for tax practices.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local single-node Kafka broker.", no_args_is_help=True)
@@ -84,11 +84,12 @@ def stack_status() -> None:
 def topics_create() -> None:
     """Create the catalogue's topics, or bring existing ones up to it (idempotent)."""
     from ctrack.topic_admin import ensure_topics
-    from schemas.catalogue import TopicNames
+    from schemas.catalogue import ALL_TOPICS, TopicNames, changelog_topics
 
     kafka = KafkaSettings()
+    specs = ALL_TOPICS + changelog_topics(StreamSettings().app_id)
     changes = ensure_topics(
-        kafka.bootstrap, TopicNames(kafka.topic_prefix), kafka.replication_factor
+        kafka.bootstrap, TopicNames(kafka.topic_prefix), kafka.replication_factor, specs
     )
     for change in changes:
         out.print(f"{change.action:22} {change.topic} {change.detail}".rstrip())

@@ -8,7 +8,7 @@ from typing import Any
 import faust
 
 from schemas import tracking
-from schemas.catalogue import TRACKING, TopicNames
+from schemas.catalogue import LOCKOUT_STATE, TRACKING, TopicNames
 from schemas.codec import AvroCodec
 from schemas.errors import DeserializationError
 from streams.dead_letters import DeadLetterSender, rejected_from
@@ -30,7 +30,7 @@ def register_lockout(
         value_serializer="raw",
         partitions=TRACKING.partitions,
     )
-    states = app.Table("lockout-state", default=None, partitions=TRACKING.partitions)
+    states = app.Table(LOCKOUT_STATE.name, default=None, partitions=LOCKOUT_STATE.source.partitions)
     policy = LockoutPolicy()
 
     @app.agent(tracking_topic, name="lockout")
