@@ -132,3 +132,28 @@ class SinkSettings(_Frozen):
     group_id: str = Field("ctrack-sink", description="Consumer group of the sink.")
     batch_max_rows: int = Field(50_000, description="Flush a partition's batch at this many rows.")
     batch_max_seconds: float = Field(1.0, description="Flush at least this often.")
+
+
+DEVELOPMENT_PII_KEY = "ctrack-development-only-pii-hash-key"
+
+
+class PrivacySettings(_Frozen):
+    """Keys that protect personal data; a placeholder key is refused outside development."""
+
+    environment: str = Field(
+        "development", validation_alias="CTRACK_ENV", description="development | production"
+    )
+    pii_hash_key: SecretStr = Field(
+        SecretStr(DEVELOPMENT_PII_KEY),
+        validation_alias="CTRACK_PII_HASH_KEY",
+        description="HMAC key for hashing emails, phones and SSN digits (>= 16 bytes).",
+    )
+
+    def hash_key(self) -> bytes:
+        """The key; refuses the development placeholder unless CTRACK_ENV=development."""
+        key = self.pii_hash_key.get_secret_value()
+        if key == DEVELOPMENT_PII_KEY and self.environment != "development":
+            raise ValueError(
+                "set CTRACK_PII_HASH_KEY: the development key is refused in production"
+            )
+        return key.encode()

@@ -12,8 +12,9 @@ from confluent_kafka import KafkaError, Message, Producer
 from ctrack.settings import KafkaSettings
 from producers.errors import DeliveryError
 from schemas import tracking
-from schemas.catalogue import TopicNames
+from schemas.catalogue import TOPIC_OF_SCHEMA, TopicNames
 from schemas.codec import AvroCodec
+from schemas.pii import assert_no_clear_pii
 
 # Throughput-oriented defaults; idempotence implies acks=all and ordered retries per partition.
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -71,7 +72,11 @@ class EventProducer:
         self.flush()
 
     def send(self, topic: str, key: str | bytes, schema_name: str, record: dict[str, Any]) -> None:
-        """Encode and enqueue one record; `key` decides its partition and so its order."""
+        """Check, encode and enqueue one record; `key` decides its partition and so its order.
+
+        Raises `ClearPiiError` or `SerializationError` before anything is enqueued.
+        """
+        assert_no_clear_pii(record, schema_name)
         value = self.codec.encode(schema_name, record, topic=topic)
         key_bytes = key.encode() if isinstance(key, str) else key
         while True:
@@ -84,6 +89,10 @@ class EventProducer:
                 self._producer.poll(0.05)
         self.stats.sent += 1
         self._producer.poll(0)
+
+    def send_record(self, schema_name: str, key: str, record: dict[str, Any]) -> None:
+        """A record onto the catalogue's topic for its schema."""
+        self.send(self.topics.of(TOPIC_OF_SCHEMA[schema_name]), key, schema_name, record)
 
     def send_tracking(self, event: tracking.TrackingEvent) -> None:
         """A Client Tracking event, keyed by its return."""

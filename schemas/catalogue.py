@@ -8,7 +8,18 @@ from typing import Literal
 DAY_MS = 24 * 60 * 60 * 1000
 
 TRACKING_EVENT = "ctrack.tracking.TrackingEvent"
+RETURN_LIFECYCLE_EVENT = "ctrack.returns.ReturnLifecycleEvent"
+FIRM_SETTINGS = "ctrack.firms.FirmSettings"
+CLIENT_EVENT = "ctrack.clients.ClientEvent"
+CLIENT_STATUS = "ctrack.clients.ClientStatus"
+DELIVERY_EVENT = "ctrack.delivery.DeliveryEvent"
+NOTIFICATION_REQUESTED = "ctrack.notifications.NotificationRequested"
+TRIGGER_FIRED = "ctrack.triggers.TriggerFired"
+FIRM_ALERT = "ctrack.alerts.FirmAlert"
 DEAD_LETTER = "ctrack.deadletter.DeadLetter"
+
+# Topics keyed by return_id or client_id share a partition count so workers can co-partition.
+KEYED_PARTITIONS = 6
 
 
 @dataclass(frozen=True)
@@ -33,10 +44,85 @@ TRACKING = TopicSpec(
     name="tracking",
     value_schema=TRACKING_EVENT,
     key="return_id (UTF-8): every touch on one return is ordered",
-    partitions=6,
+    partitions=KEYED_PARTITIONS,
     retention_ms=400 * DAY_MS,
     cleanup_policy="delete",
     description="Client Tracking events of delivered returns, in the glossary's terms.",
+)
+RETURN_LIFECYCLE = TopicSpec(
+    name="return-lifecycle",
+    value_schema=RETURN_LIFECYCLE_EVENT,
+    key="return_id (UTF-8), co-partitioned with tracking",
+    partitions=KEYED_PARTITIONS,
+    retention_ms=400 * DAY_MS,
+    cleanup_policy="delete",
+    description="Firm-side facts about returns: delivered (vouchers, signature), recalled, "
+    "reprocessed, unlocked, signed, payment recorded, deleted.",
+)
+FIRM_SETTINGS_TOPIC = TopicSpec(
+    name="firm-settings",
+    value_schema=FIRM_SETTINGS,
+    key="firm_id (UTF-8); compacted, the latest settings per firm",
+    partitions=3,
+    retention_ms=-1,
+    cleanup_policy="compact",
+    description="Each firm's current settings: rule parameters (grace period, link expiry, "
+    "lockout, reminder intervals), SSO, SSN verification.",
+)
+CLIENT_EVENTS = TopicSpec(
+    name="client-events",
+    value_schema=CLIENT_EVENT,
+    key="client_id (UTF-8): one client's onboarding steps are ordered",
+    partitions=KEYED_PARTITIONS,
+    retention_ms=400 * DAY_MS,
+    cleanup_policy="delete",
+    description="Dynamic Password flow: clients added, get requests, invites, links, one-time "
+    "passwords, SSN checks, identity verification, messages.",
+)
+CLIENT_STATUS_TOPIC = TopicSpec(
+    name="client-status",
+    value_schema=CLIENT_STATUS,
+    key="client_id (UTF-8); compacted, the latest status per client",
+    partitions=KEYED_PARTITIONS,
+    retention_ms=-1,
+    cleanup_policy="compact",
+    description="Current status (Not Invited, Not Enrolled, Connected, ...) and lock state.",
+)
+DELIVERY = TopicSpec(
+    name="delivery",
+    value_schema=DELIVERY_EVENT,
+    key="message_id (UTF-8): one message's statuses are ordered",
+    partitions=KEYED_PARTITIONS,
+    retention_ms=90 * DAY_MS,
+    cleanup_policy="delete",
+    description="Email (SendGrid/SMTP) and SMS (Twilio) provider statuses per message.",
+)
+NOTIFICATIONS = TopicSpec(
+    name="notifications",
+    value_schema=NOTIFICATION_REQUESTED,
+    key="client_id or return_id (UTF-8)",
+    partitions=KEYED_PARTITIONS,
+    retention_ms=7 * DAY_MS,
+    cleanup_policy="delete",
+    description="Outbox of messages to send; the dispatcher sends each notification_id once.",
+)
+TRIGGERS = TopicSpec(
+    name="triggers",
+    value_schema=TRIGGER_FIRED,
+    key="subject_id: client_id or return_id (UTF-8)",
+    partitions=KEYED_PARTITIONS,
+    retention_ms=30 * DAY_MS,
+    cleanup_policy="delete",
+    description="Timers that came due (automatic invites, link expiry, reminders, auto-unlock).",
+)
+ALERTS = TopicSpec(
+    name="alerts",
+    value_schema=FIRM_ALERT,
+    key="firm_id (UTF-8)",
+    partitions=3,
+    retention_ms=90 * DAY_MS,
+    cleanup_policy="delete",
+    description="Things a firm user should act on, e.g. 'taxpayer did not receive email'.",
 )
 DEAD_LETTERS = TopicSpec(
     name="dead-letter",
@@ -49,7 +135,19 @@ DEAD_LETTERS = TopicSpec(
     is_dead_letter=True,
 )
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (TRACKING, DEAD_LETTERS)
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    TRACKING,
+    RETURN_LIFECYCLE,
+    FIRM_SETTINGS_TOPIC,
+    CLIENT_EVENTS,
+    CLIENT_STATUS_TOPIC,
+    DELIVERY,
+    NOTIFICATIONS,
+    TRIGGERS,
+    ALERTS,
+    DEAD_LETTERS,
+)
+TOPIC_OF_SCHEMA: dict[str, TopicSpec] = {spec.value_schema: spec for spec in ALL_TOPICS}
 
 
 @dataclass(frozen=True)

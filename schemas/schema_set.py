@@ -1,4 +1,9 @@
-"""Loads every `.avsc` of the contract once and indexes it by name and fingerprint."""
+"""Loads every record schema of the contract once and indexes it by name and fingerprint.
+
+Shared named types (enums) live in their own `<namespace>.<Name>.avsc` files so fastavro's
+`load_schema` can resolve references; each record is then kept fully expanded (self-contained),
+which is what a schema registry and the single-object fingerprint both need.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fastavro import parse_schema
-from fastavro.schema import fingerprint, to_parsing_canonical_form
+from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 
 AVRO_DIR = Path(__file__).with_name("avro")
 
@@ -22,7 +27,7 @@ class LoadedSchema:
     parsed: Any
     canonical: str
     fingerprint: bytes  # 8 bytes, CRC-64-AVRO, little-endian as the spec wants
-    source: str  # the .avsc text, for registries and docs
+    source: str  # self-contained JSON (references expanded), for registries and docs
 
 
 @dataclass(frozen=True)
@@ -36,26 +41,44 @@ class SchemaSet:
         return self.by_name[full_name]
 
 
-def load_schema_file(path: Path, named: dict[str, Any]) -> LoadedSchema:
-    """Parse one `.avsc` (names it references must already be in `named`)."""
-    text = path.read_text()
-    parsed: Any = parse_schema(json.loads(text), named_schemas=named)
+def from_definition(definition: dict[str, Any]) -> LoadedSchema:
+    """A LoadedSchema from a self-contained schema definition (all named types inline)."""
+    source = json.dumps(definition, sort_keys=True)
+    parsed: Any = parse_schema(json.loads(source), named_schemas={})
     canonical = to_parsing_canonical_form(parsed)
     return LoadedSchema(
         full_name=parsed["name"],
         parsed=parsed,
         canonical=canonical,
         fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
-        source=text,
+        source=source,
     )
+
+
+def load_schema_file(path: Path) -> LoadedSchema:
+    """Load one record `.avsc`, resolving references to sibling files."""
+    definition: Any = load_schema(str(path), _write_hint=False)
+    return from_definition(definition)
+
+
+def record_schema_files(avro_dir: Path = AVRO_DIR) -> list[Path]:
+    """The `.avsc` files that define records (the rest are shared named types)."""
+    return [
+        path
+        for path in sorted(avro_dir.glob("*.avsc"))
+        if json.loads(path.read_text()).get("type") == "record"
+    ]
+
+
+def schema_set(schemas: list[LoadedSchema]) -> SchemaSet:
+    """Index schemas; when several share a name (older versions), the first one is the reader."""
+    by_name: dict[str, LoadedSchema] = {}
+    for schema in schemas:
+        by_name.setdefault(schema.full_name, schema)
+    return SchemaSet(by_name=by_name, by_fingerprint={s.fingerprint: s for s in schemas})
 
 
 @cache
 def contract_schemas(avro_dir: Path = AVRO_DIR) -> SchemaSet:
-    """The contract's schemas, parsed once per process (files sorted so references resolve)."""
-    named: dict[str, Any] = {}
-    loaded = [load_schema_file(path, named) for path in sorted(avro_dir.glob("*.avsc"))]
-    return SchemaSet(
-        by_name={schema.full_name: schema for schema in loaded},
-        by_fingerprint={schema.fingerprint: schema for schema in loaded},
-    )
+    """The contract's schemas, parsed once per process."""
+    return schema_set([load_schema_file(path) for path in record_schema_files(avro_dir)])

@@ -21,7 +21,7 @@ from schemas.errors import (
     UnknownEncodingError,
     UnknownSchemaError,
 )
-from schemas.schema_set import contract_schemas, load_schema_file
+from schemas.schema_set import contract_schemas, from_definition
 from tests.factories import tracking_event
 
 T = tracking.TrackingEventType
@@ -146,7 +146,7 @@ def test_records_from_an_older_writer_schema_resolve_to_the_current_reader(tmp_p
         fields=[f for f in current["fields"] if f["name"] not in {"kba_round", "caused_by"}],
     )
     (tmp_path / "ctrack.tracking.TrackingEvent.avsc").write_text(json.dumps(older))
-    writer = load_schema_file(tmp_path / "ctrack.tracking.TrackingEvent.avsc", {})
+    writer = from_definition(older)
     schemas = contract_schemas()
     evolved = type(schemas)(
         by_name=schemas.by_name,
