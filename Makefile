@@ -45,7 +45,7 @@ stack-up: $(INSTALLED) ## Start the local Kafka broker
 
 stack-down: ## Stop the local Kafka broker (and the test broker, if left running)
 	-$(BIN)/ctrack stack down
-	-CTRACK_DATA_DIR=.ctrack-data/test CTRACK_KAFKA_PORT=19092 $(BIN)/ctrack stack down
+	-CTRACK_DATA_DIR=.ctrack-data/test-19092 CTRACK_KAFKA_PORT=19092 $(BIN)/ctrack stack down
 
 clean: stack-down ## Remove the venv and all local data (jars, broker data, chdb)
 	rm -rf $(VENV) .ctrack-data

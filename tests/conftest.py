@@ -20,8 +20,9 @@ from schemas.catalogue import TopicNames
 from sinks.clickhouse.connection import connect
 from sinks.clickhouse.migrations import migrate
 
-TEST_DATA_DIR = REPO_ROOT / ".ctrack-data" / "test"
 TEST_KAFKA_PORT = int(os.environ.get("CTRACK_TEST_KAFKA_PORT", "19092"))
+# One data dir per port, so test runs on different ports never share (or stop) a broker.
+TEST_DATA_DIR = REPO_ROOT / ".ctrack-data" / f"test-{TEST_KAFKA_PORT}"
 
 
 def _docker_answers() -> bool:

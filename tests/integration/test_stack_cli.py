@@ -13,6 +13,10 @@ from ctrack.settings import StackSettings
 from ctrack.stack.local_kafka import LocalKafka
 
 
+# A port of its own, derived from the session broker's so parallel runs on other ports differ.
+PRIVATE_PORT = int(os.environ.get("CTRACK_TEST_KAFKA_PORT", "19092")) + 100
+
+
 def ctrack(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ctrack.cli.main", *args],
