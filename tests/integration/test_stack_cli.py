@@ -12,7 +12,6 @@ import pytest
 from ctrack.settings import StackSettings
 from ctrack.stack.local_kafka import LocalKafka
 
-
 # A port of its own, derived from the session broker's so parallel runs on other ports differ.
 PRIVATE_PORT = int(os.environ.get("CTRACK_TEST_KAFKA_PORT", "19092")) + 100
 
@@ -46,10 +45,8 @@ def private_stack_env(tmp_path: Path) -> dict[str, str]:
     }
     return env | {
         "CTRACK_DATA_DIR": str(tmp_path / "data"),
-        "CTRACK_KAFKA_PORT": os.environ.get("CTRACK_TEST_PRIVATE_PORT", "19192"),
-        "CTRACK_KAFKA_CONTROLLER_PORT": os.environ.get(
-            "CTRACK_TEST_PRIVATE_CONTROLLER_PORT", "19193"
-        ),
+        "CTRACK_KAFKA_PORT": str(PRIVATE_PORT),
+        "CTRACK_KAFKA_CONTROLLER_PORT": str(PRIVATE_PORT + 1),
         "CTRACK_KAFKA_JARS_DIR": str(StackSettings().jars_dir),
     }
 
