@@ -1,0 +1,1 @@
+"""Client status: the Dynamic Password state machine, per client."""
