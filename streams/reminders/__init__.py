@@ -1,0 +1,1 @@
+"""Signing and payment-voucher reminders per delivered return."""

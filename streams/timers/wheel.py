@@ -1,0 +1,157 @@
+"""A timer wheel over two key-value stores (faust tables in the worker, dicts in tests).
+
+Timers live in `timers` (timer key -> row) and are indexed by `buckets`
+("<partition>:<minute>" -> [timer keys]); a per-partition cursor records the last bucket
+processed. A tick walks the buckets from the cursor to now and pops the timers that are due,
+so its cost is the number of buckets elapsed plus the timers due, never all pending timers.
+A timer scheduled at or before the cursor (overdue) lands in the cursor's bucket and fires on
+the next tick. Timers are plain rows, so they survive restarts and move with their partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from schemas.tracking import DERIVED_EVENT_NAMESPACE
+from streams.outputs import TriggerKind
+
+BUCKET_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """One pending timer."""
+
+    kind: TriggerKind
+    subject_id: str
+    firm_id: str
+    due_at: datetime
+    detail: str = ""
+
+    @property
+    def key(self) -> str:
+        """Identity: scheduling the same key again moves the timer."""
+        return timer_key(self.kind, self.subject_id, self.detail)
+
+    @property
+    def idempotency_key(self) -> str:
+        """Fires at most once per (item, due time)."""
+        return f"{self.kind}:{self.subject_id}:{self.detail}:{_millis(self.due_at)}"
+
+    @property
+    def trigger_id(self) -> UUID:
+        return uuid5(DERIVED_EVENT_NAMESPACE, f"trigger:{self.idempotency_key}")
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "subject_id": self.subject_id,
+            "firm_id": self.firm_id,
+            "due_at": _millis(self.due_at),
+            "detail": self.detail,
+        }
+
+    @staticmethod
+    def from_row(row: dict[str, Any]) -> Timer:
+        return Timer(
+            TriggerKind(row["kind"]),
+            row["subject_id"],
+            row["firm_id"],
+            datetime.fromtimestamp(row["due_at"] / 1000, UTC),
+            row["detail"],
+        )
+
+
+def timer_key(kind: TriggerKind, subject_id: str, detail: str = "") -> str:
+    return f"{kind}|{subject_id}|{detail}"
+
+
+def bucket_of(when: datetime) -> int:
+    return int(when.timestamp()) // BUCKET_SECONDS
+
+
+class TimerWheel:
+    """Schedule, cancel and pop due timers of one partition's stores."""
+
+    def __init__(self, timers: MutableMapping[str, Any], buckets: MutableMapping[str, Any]):
+        self._timers = timers
+        self._buckets = buckets
+
+    def schedule(self, timer: Timer, partition: int) -> None:
+        """Add or move a timer (same kind, subject and detail)."""
+        self._unindex(timer.key, partition)
+        bucket = max(bucket_of(timer.due_at), self._cursor(partition) or 0)
+        self._timers[timer.key] = {**timer.to_row(), "bucket": bucket}
+        bucket_key = _bucket_key(partition, bucket)
+        self._buckets[bucket_key] = [*self._buckets.get(bucket_key, []), timer.key]
+
+    def cancel(self, kind: TriggerKind, subject_id: str, partition: int, detail: str = "") -> None:
+        key = timer_key(kind, subject_id, detail)
+        self._unindex(key, partition)
+        self._timers.pop(key, None)
+
+    def pop_due(self, now: datetime, partition: int) -> list[Timer]:
+        """Remove and return every timer of `partition` due at `now`, oldest first."""
+        end = bucket_of(now)
+        start = self._cursor(partition)
+        start = end if start is None else start
+        due: list[Timer] = []
+        for bucket in range(start, end + 1):
+            due.extend(self._pop_bucket(partition, bucket, now))
+        self._buckets[_cursor_key(partition)] = end
+        return sorted(due, key=lambda t: (t.due_at, t.key))
+
+    def pending(self) -> int:
+        return len(self._timers)
+
+    def _pop_bucket(self, partition: int, bucket: int, now: datetime) -> list[Timer]:
+        bucket_key = _bucket_key(partition, bucket)
+        keys = self._buckets.get(bucket_key)
+        if not keys:
+            return []
+        due: list[Timer] = []
+        waiting: list[Timer] = []
+        for key in keys:
+            row = self._timers.get(key)
+            if row is None or row["bucket"] != bucket:
+                continue  # cancelled or moved
+            timer = Timer.from_row(row)
+            (due if timer.due_at <= now else waiting).append(timer)
+        for timer in due:
+            self._timers.pop(timer.key, None)
+        if waiting:
+            self._buckets[bucket_key] = [t.key for t in waiting]
+        else:
+            self._buckets.pop(bucket_key, None)
+        return due
+
+    def _unindex(self, key: str, partition: int) -> None:
+        row = self._timers.get(key)
+        if row is None:
+            return
+        bucket_key = _bucket_key(partition, row["bucket"])
+        remaining = [k for k in self._buckets.get(bucket_key, []) if k != key]
+        if remaining:
+            self._buckets[bucket_key] = remaining
+        else:
+            self._buckets.pop(bucket_key, None)
+
+    def _cursor(self, partition: int) -> int | None:
+        value = self._buckets.get(_cursor_key(partition))
+        return int(value) if value is not None else None
+
+
+def _bucket_key(partition: int, bucket: int) -> str:
+    return f"{partition}:{bucket}"
+
+
+def _cursor_key(partition: int) -> str:
+    return f"{partition}:cursor"
+
+
+def _millis(when: datetime) -> int:
+    return int(when.timestamp() * 1000)

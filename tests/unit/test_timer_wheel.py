@@ -1,0 +1,115 @@
+"""The timer wheel: due timers fire once, moves and cancels are honoured, cost is O(due)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.outputs import TriggerKind
+from streams.timers.wheel import Timer, TimerWheel
+
+K = TriggerKind
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class CountingDict(dict[str, Any]):
+    """A dict that counts reads, to show a tick touches only what is due."""
+
+    reads = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        CountingDict.reads += 1
+        return super().get(key, default)
+
+
+def wheel() -> tuple[TimerWheel, dict[str, Any], dict[str, Any]]:
+    timers: dict[str, Any] = {}
+    buckets: dict[str, Any] = {}
+    return TimerWheel(timers, buckets), timers, buckets
+
+
+def timer(minutes: float, subject: str = "C-1", kind: K = K.LINK_EXPIRY, detail: str = "") -> Timer:
+    return Timer(kind, subject, "F-1", T0 + timedelta(minutes=minutes), detail)
+
+
+def test_a_timer_fires_once_when_due() -> None:
+    w, timers, _ = wheel()
+    w.pop_due(T0, 0)
+    w.schedule(timer(5), 0)
+    assert w.pop_due(T0 + timedelta(minutes=4), 0) == []
+    assert w.pop_due(T0 + timedelta(minutes=5), 0) == [timer(5)]
+    assert w.pop_due(T0 + timedelta(minutes=50), 0) == []
+    assert timers == {}
+
+
+def test_rescheduling_moves_and_cancel_forgets() -> None:
+    w, _, _ = wheel()
+    w.pop_due(T0, 0)
+    w.schedule(timer(5), 0)
+    w.schedule(timer(30), 0)  # same identity: moved
+    w.schedule(timer(6, subject="C-2"), 0)
+    w.cancel(K.LINK_EXPIRY, "C-2", 0)
+    assert w.pop_due(T0 + timedelta(minutes=10), 0) == []
+    assert w.pop_due(T0 + timedelta(minutes=30), 0) == [timer(30)]
+
+
+def test_overdue_timers_fire_on_the_next_tick() -> None:
+    w, _, _ = wheel()
+    w.pop_due(T0, 0)
+    w.schedule(timer(-60 * 24), 0)  # due yesterday: scheduled late (e.g. replay)
+    assert w.pop_due(T0 + timedelta(seconds=1), 0) == [timer(-60 * 24)]
+
+
+def test_partitions_are_independent() -> None:
+    w, _, _ = wheel()
+    for partition in (0, 1):
+        w.pop_due(T0, partition)
+        w.schedule(timer(1, subject=f"C-{partition}"), partition)
+    assert w.pop_due(T0 + timedelta(minutes=2), 1) == [timer(1, subject="C-1")]
+    assert w.pop_due(T0 + timedelta(minutes=2), 0) == [timer(1, subject="C-0")]
+
+
+def test_idempotency_key_names_item_and_due_time() -> None:
+    assert timer(5, detail="L1").idempotency_key != timer(6, detail="L1").idempotency_key
+    assert timer(5, detail="L1").trigger_id == timer(5, detail="L1").trigger_id
+    assert Timer.from_row(timer(5).to_row()) == timer(5)
+
+
+def test_a_tick_reads_only_due_buckets_not_all_pending_timers() -> None:
+    timers, buckets = CountingDict(), CountingDict()
+    w = TimerWheel(timers, buckets)
+    w.pop_due(T0, 0)
+    for day in range(1, 2001):  # 2000 timers, far in the future
+        w.schedule(timer(60 * 24 * day, subject=f"C-{day}"), 0)
+    w.schedule(timer(1, subject="soon"), 0)
+    CountingDict.reads = 0
+    assert [t.subject_id for t in w.pop_due(T0 + timedelta(minutes=1), 0)] == ["soon"]
+    assert CountingDict.reads < 10
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 500), st.integers(0, 20)), max_size=80),
+    st.lists(st.integers(1, 120), min_size=1, max_size=20),
+)
+def test_every_timer_fires_exactly_once_at_or_after_its_due_time(
+    schedule: list[tuple[int, int]], ticks: list[int]
+) -> None:
+    w, _, _ = wheel()
+    w.pop_due(T0, 0)
+    expected = {}
+    for minutes, subject in schedule:
+        t = timer(minutes, subject=f"C-{subject}")
+        w.schedule(t, 0)
+        expected[t.key] = t  # last schedule of an identity wins
+    now, fired = T0, []
+    for step in ticks:
+        now += timedelta(minutes=step)
+        for t in w.pop_due(now, 0):
+            assert t.due_at <= now
+            fired.append(t)
+    fired += w.pop_due(T0 + timedelta(days=2), 0)
+    assert sorted(t.key for t in fired) == sorted(expected)
+    assert {t.key: t for t in fired} == expected
