@@ -116,6 +116,12 @@ class StreamSettings(_Frozen):
     )
     web_port: int = Field(6066, description="faust web (metrics) port.")
     web_enabled: bool = Field(False, description="Serve faust's web endpoints (metrics).")
+    clock: str = Field(
+        "wall",
+        description="wall: the worker ticks its own timers every tick_interval_s; external: "
+        "only ticks produced onto the clock topic by someone else (tests, replays) move time.",
+    )
+    tick_interval_s: float = Field(1.0, description="Seconds between clock ticks (wall clock).")
 
     @property
     def store_dir(self) -> Path:
@@ -157,3 +163,43 @@ class PrivacySettings(_Frozen):
                 "set CTRACK_PII_HASH_KEY: the development key is refused in production"
             )
         return key.encode()
+
+
+class WebhookSettings(_Frozen):
+    """Provider webhook ingest (`ctrack webhooks serve`): secrets, limits, where it listens."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CTRACK_WEBHOOK_", frozen=True, extra="ignore", populate_by_name=True
+    )
+
+    sendgrid_public_key: str | None = Field(
+        None,
+        validation_alias="SENDGRID_WEBHOOK_PUBLIC_KEY",
+        description="SendGrid's Event Webhook verification key (base64 DER SubjectPublicKeyInfo, "
+        "as SendGrid shows it); unset = the SendGrid endpoint refuses every request.",
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        None,
+        validation_alias="TWILIO_AUTH_TOKEN",
+        description="Twilio auth token that signs status callbacks; unset = the Twilio endpoint "
+        "refuses every request.",
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, gt=0, description="Larger request bodies are rejected (413) unread."
+    )
+    timestamp_tolerance_s: float = Field(
+        300.0, gt=0, description="SendGrid signatures older (or newer) than this are stale."
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL Twilio calls (and signs), e.g. https://hooks.example.com; unset = "
+        "the URL of the request as this process sees it.",
+    )
+    host: str = Field("127.0.0.1", description="Interface the HTTP server binds.")
+    port: int = Field(8090, description="Port the HTTP server listens on.")
+    flush_timeout_s: float = Field(
+        10.0, gt=0, description="How long a request waits for Kafka to acknowledge its records."
+    )
+    dedupe_cache_size: int = Field(
+        100_000, gt=0, description="Event ids remembered in-process to skip redelivered events."
+    )

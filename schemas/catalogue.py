@@ -17,6 +17,7 @@ NOTIFICATION_REQUESTED = "ctrack.notifications.NotificationRequested"
 TRIGGER_FIRED = "ctrack.triggers.TriggerFired"
 FIRM_ALERT = "ctrack.alerts.FirmAlert"
 DEAD_LETTER = "ctrack.deadletter.DeadLetter"
+TICK = "ctrack.streams.Tick"
 
 # Topics keyed by return_id or client_id share a partition count so workers can co-partition.
 KEYED_PARTITIONS = 6
@@ -124,6 +125,16 @@ ALERTS = TopicSpec(
     cleanup_policy="delete",
     description="Things a firm user should act on, e.g. 'taxpayer did not receive email'.",
 )
+CLOCK = TopicSpec(
+    name="clock",
+    value_schema=TICK,
+    key="none: one tick per partition",
+    partitions=KEYED_PARTITIONS,
+    retention_ms=DAY_MS // 24,
+    cleanup_policy="delete",
+    description="Internal: ticks that drive the workers' timers, co-partitioned with the "
+    "keyed topics so each partition's timers fire inside that partition.",
+)
 DEAD_LETTERS = TopicSpec(
     name="dead-letter",
     value_schema=DEAD_LETTER,
@@ -145,6 +156,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     NOTIFICATIONS,
     TRIGGERS,
     ALERTS,
+    CLOCK,
     DEAD_LETTERS,
 )
 TOPIC_OF_SCHEMA: dict[str, TopicSpec] = {spec.value_schema: spec for spec in ALL_TOPICS}
@@ -176,7 +188,33 @@ LOCKOUT_STATE = TableSpec(
     source=TRACKING,
     description="consecutive authentication failures and lock per return recipient",
 )
-ALL_TABLES: tuple[TableSpec, ...] = (LOCKOUT_STATE,)
+FIRM_SETTINGS_TABLE = TableSpec(
+    name="firm-settings",
+    source=FIRM_SETTINGS_TOPIC,
+    description="every firm's current settings, on every worker (global table)",
+)
+CLIENT_STATE = TableSpec("client-state", CLIENT_EVENTS, "Dynamic Password state per client")
+CLIENT_TIMERS = TableSpec("client-timers", CLIENT_EVENTS, "pending timers per client")
+CLIENT_TIMER_BUCKETS = TableSpec(
+    "client-timer-buckets", CLIENT_EVENTS, "client timer keys by partition and minute"
+)
+RETURN_STATE = TableSpec("return-state", RETURN_LIFECYCLE, "reminder state per return")
+RETURN_TIMERS = TableSpec("return-timers", RETURN_LIFECYCLE, "pending reminders per return")
+RETURN_TIMER_BUCKETS = TableSpec(
+    "return-timer-buckets", RETURN_LIFECYCLE, "return timer keys by partition and minute"
+)
+MESSAGE_ROLLUP = TableSpec("message-rollup", DELIVERY, "latest delivery status per message")
+ALL_TABLES: tuple[TableSpec, ...] = (
+    LOCKOUT_STATE,
+    FIRM_SETTINGS_TABLE,
+    CLIENT_STATE,
+    CLIENT_TIMERS,
+    CLIENT_TIMER_BUCKETS,
+    RETURN_STATE,
+    RETURN_TIMERS,
+    RETURN_TIMER_BUCKETS,
+    MESSAGE_ROLLUP,
+)
 
 
 def changelog_topics(worker_app_id: str) -> tuple[TopicSpec, ...]:

@@ -43,12 +43,16 @@ GLOSSARY: dict[TrackingEventType, tuple[str | None, str]] = {
 }
 
 _ROLE_SCOPED_SECTIONS = {"Initial Email", "Access Code Email"}
+# Standalone rows the glossary heads with the recipient, e.g. "Taxpayer: Tax Return Accessed".
+_ROLE_SCOPED_ROWS = {T.TAX_RETURN_ACCESSED, T.OTHER_DOCUMENTS_ESIGNED}
 
 
 def describe(event: TrackingEvent) -> str:
     """The glossary line for an event, e.g. 'Taxpayer: Initial Email - Processed'."""
     section, wording = GLOSSARY[event.event_type]
     text = wording.format(detail=event.detail or "")
+    if section is None and event.event_type in _ROLE_SCOPED_ROWS:
+        return f"{ROLE_LABELS[event.recipient_role]}: {text}"
     if section is None:
         return text
     if section in _ROLE_SCOPED_SECTIONS:

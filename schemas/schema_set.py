@@ -17,6 +17,7 @@ from fastavro import parse_schema
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 
 AVRO_DIR = Path(__file__).with_name("avro")
+RELEASED_DIR = Path(__file__).with_name("released")
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,41 @@ def record_schema_files(avro_dir: Path = AVRO_DIR) -> list[Path]:
 
 
 def schema_set(schemas: list[LoadedSchema]) -> SchemaSet:
-    """Index schemas; when several share a name (older versions), the first one is the reader."""
+    """Index schemas; when several share a name (older versions), the first one is the reader.
+
+    The first one also wins a fingerprint: an unchanged released version then decodes with the
+    current schema itself, without the slower resolution step.
+    """
     by_name: dict[str, LoadedSchema] = {}
+    by_fingerprint: dict[bytes, LoadedSchema] = {}
     for schema in schemas:
         by_name.setdefault(schema.full_name, schema)
-    return SchemaSet(by_name=by_name, by_fingerprint={s.fingerprint: s for s in schemas})
+        by_fingerprint.setdefault(schema.fingerprint, schema)
+    return SchemaSet(by_name=by_name, by_fingerprint=by_fingerprint)
+
+
+def release_files(released_dir: Path = RELEASED_DIR) -> list[Path]:
+    """The released versions `v<N>.json`, oldest first."""
+    return sorted(released_dir.glob("v*.json"), key=lambda path: int(path.stem[1:]))
+
+
+def released_definitions(path: Path) -> dict[str, dict[str, Any]]:
+    """The self-contained schema definitions of one release file, by full name."""
+    definitions: dict[str, dict[str, Any]] = json.loads(path.read_text())["schemas"]
+    return definitions
 
 
 @cache
-def contract_schemas(avro_dir: Path = AVRO_DIR) -> SchemaSet:
-    """The contract's schemas, parsed once per process."""
-    return schema_set([load_schema_file(path) for path in record_schema_files(avro_dir)])
+def contract_schemas(avro_dir: Path = AVRO_DIR, released_dir: Path = RELEASED_DIR) -> SchemaSet:
+    """The contract's schemas, parsed once per process.
+
+    Current schemas are the readers (`by_name`); every released version is also indexed by
+    fingerprint, newest first, so records its writers produced still decode.
+    """
+    current = [load_schema_file(path) for path in record_schema_files(avro_dir)]
+    released = [
+        from_definition(definition)
+        for path in reversed(release_files(released_dir))
+        for definition in released_definitions(path).values()
+    ]
+    return schema_set(current + released)

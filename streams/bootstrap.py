@@ -7,17 +7,21 @@ import faust
 from ctrack.settings import KafkaSettings, StreamSettings
 from schemas.catalogue import TopicNames
 from schemas.codec import AvroCodec
-from streams.dead_letters import DeadLetterSender
+from streams.client_status.agent import register_client_status
+from streams.delivery.agent import register_delivery
+from streams.firms.agent import register_firm_settings
 from streams.lockout.agent import register_lockout
+from streams.outbox import Outbox
+from streams.reminders.agent import register_reminders
+from streams.timers.clock import register_clock
 
 
 def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) -> faust.App:
     """A faust app whose consumer group and changelogs are namespaced by the topic prefix."""
-    topics = TopicNames(kafka.topic_prefix)
-    app_id = topics.app_id(settings.app_id)
+    names = TopicNames(kafka.topic_prefix)
     settings.store_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        app_id,
+        names.app_id(settings.app_id),
         broker=f"kafka://{kafka.bootstrap}",
         store="rocksdb://",  # rocksdict driver: persistent, recovers from the local copy
         datadir=str(settings.store_dir),
@@ -28,13 +32,12 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
     )
-    dead_letter_topic = app.topic(
-        topics.dead_letter,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        internal=False,
-    )
-    register_lockout(app, topics, codec, DeadLetterSender(dead_letter_topic, codec))
+    outbox = Outbox(app, names, codec)
+    firms = register_firm_settings(app, outbox)
+    register_lockout(app, outbox, firms)
+    register_client_status(app, outbox, firms)
+    register_reminders(app, outbox, firms)
+    register_delivery(app, outbox)
+    if settings.clock == "wall":
+        register_clock(app, outbox, settings.tick_interval_s)
     return app

@@ -9,3 +9,7 @@ class StreamError(Exception):
 
 class UnexpectedRecordError(StreamError):
     """A topic carried a record of a schema this processor does not read."""
+
+
+class IllegalTransitionError(StreamError):
+    """The event is not allowed in the subject's current state; it was not applied."""

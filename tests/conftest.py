@@ -101,20 +101,47 @@ def worker_env(kafka: KafkaSettings, tmp_path: Path) -> dict[str, str]:
     return env
 
 
+class WorkerFactory:
+    """Starts real `ctrack worker` processes on this test's topics; stops them at teardown."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path):
+        self.env = env
+        self.log_dir = log_dir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str = "worker", **env: str) -> subprocess.Popen[bytes]:
+        """A worker with its own table store (data dir) and extra environment."""
+        worker_env = self.env | {"CTRACK_DATA_DIR": str(self.log_dir / name)} | env
+        log = (self.log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ctrack.cli.main", "worker"],
+            env=worker_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.processes.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
 @pytest.fixture
-def stream_worker(worker_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `ctrack worker` process on this test's topics; stopped (SIGTERM) afterwards."""
-    log = (tmp_path / "worker.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ctrack.cli.main", "worker"],
-        env=worker_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[WorkerFactory]:
+    factory = WorkerFactory(worker_env, tmp_path)
+    yield factory
+    factory.stop_all()
+
+
+@pytest.fixture
+def stream_worker(workers: WorkerFactory) -> subprocess.Popen[bytes]:
+    """One real worker on this test's topics (wall clock)."""
+    return workers.start()

@@ -9,6 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ctrack.cli.schemas import schemas_app
+from ctrack.cli.simulate import simulate_command
+from ctrack.cli.tail import tail_command
+from ctrack.cli.webhooks import webhooks_app
 from ctrack.logs import configure_logging
 from ctrack.settings import ClickHouseSettings, KafkaSettings, StackSettings, StreamSettings
 
@@ -19,6 +23,10 @@ db_app = typer.Typer(help="ClickHouse schema.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(webhooks_app, name="webhooks")
+app.command("simulate")(simulate_command)
+app.command("tail")(tail_command)
 
 console = Console(stderr=True)
 out = Console()

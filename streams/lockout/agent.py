@@ -8,39 +8,29 @@ from typing import Any
 import faust
 
 from schemas import tracking
-from schemas.catalogue import LOCKOUT_STATE, TRACKING, TopicNames
-from schemas.codec import AvroCodec
+from schemas.catalogue import LOCKOUT_STATE, TRACKING
 from schemas.errors import DeserializationError
-from streams.dead_letters import DeadLetterSender, rejected_from
 from streams.errors import UnexpectedRecordError
+from streams.firms.agent import FirmDirectory
 from streams.lockout.rules import LockoutPolicy, LockoutState, apply
+from streams.outbox import Outbox
 
 STAGE = "streams.lockout"
 
 
-def register_lockout(
-    app: faust.App, topics: TopicNames, codec: AvroCodec, dead_letters: DeadLetterSender
-) -> None:
+def register_lockout(app: faust.App, outbox: Outbox, firms: FirmDirectory) -> None:
     """Attach the lockout agent and its changelogged state table to `app`."""
-    tracking_topic = app.topic(
-        topics.tracking,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=TRACKING.partitions,
-    )
     states = app.Table(LOCKOUT_STATE.name, default=None, partitions=LOCKOUT_STATE.source.partitions)
-    policy = LockoutPolicy()
 
-    @app.agent(tracking_topic, name="lockout")
+    @app.agent(outbox.source(TRACKING), name="lockout")
     async def lockout(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for message in stream.events():
             try:
-                event = _decode(codec, message.value)
+                event = _decode(outbox, message.value)
             except (DeserializationError, UnexpectedRecordError) as exc:
-                await dead_letters.send(rejected_from(message), stage=STAGE, error=exc)
+                await outbox.reject(message, STAGE, exc)
                 continue
+            policy = LockoutPolicy(firms.get(event.firm_id).max_access_failures)
             before = _state(states.get(event.subject))
             after, outputs = apply(before, event, policy)
             if after != before:
@@ -49,15 +39,12 @@ def register_lockout(
                     "locked": after.locked,
                 }
             for output in outputs:
-                encoded = codec.encode(
-                    tracking.SCHEMA_NAME, tracking.to_record(output), topic=topics.tracking
-                )
-                await tracking_topic.send(key=message.key, value=encoded)
+                await outbox.send(TRACKING, output.return_id, tracking.to_record(output))
             yield None
 
 
-def _decode(codec: AvroCodec, value: bytes) -> tracking.TrackingEvent:
-    decoded = codec.decode(value)
+def _decode(outbox: Outbox, value: bytes) -> tracking.TrackingEvent:
+    decoded = outbox.codec.decode(value)
     if decoded.schema_name != tracking.SCHEMA_NAME:
         raise UnexpectedRecordError(f"expected {tracking.SCHEMA_NAME}, got {decoded.schema_name}")
     return tracking.from_record(decoded.record)

@@ -5,7 +5,7 @@ Timers live in `timers` (timer key -> row) and are indexed by `buckets`
 processed. A tick walks the buckets from the cursor to now and pops the timers that are due,
 so its cost is the number of buckets elapsed plus the timers due, never all pending timers.
 A timer scheduled at or before the cursor (overdue) lands in the cursor's bucket and fires on
-the next tick. Timers are plain rows, so they survive restarts and move with their partition.
+the next tick; before the first tick, the earliest scheduled bucket is where ticking starts. Timers are plain rows, so they survive restarts and move with their partition.
 """
 
 from __future__ import annotations
@@ -84,7 +84,11 @@ class TimerWheel:
     def schedule(self, timer: Timer, partition: int) -> None:
         """Add or move a timer (same kind, subject and detail)."""
         self._unindex(timer.key, partition)
-        bucket = max(bucket_of(timer.due_at), self._cursor(partition) or 0)
+        cursor = self._cursor(partition)
+        bucket = bucket_of(timer.due_at) if cursor is None else max(bucket_of(timer.due_at), cursor)
+        floor = self._buckets.get(_floor_key(partition))
+        if cursor is None and (floor is None or bucket < floor):
+            self._buckets[_floor_key(partition)] = bucket  # first tick starts here
         self._timers[timer.key] = {**timer.to_row(), "bucket": bucket}
         bucket_key = _bucket_key(partition, bucket)
         self._buckets[bucket_key] = [*self._buckets.get(bucket_key, []), timer.key]
@@ -98,7 +102,9 @@ class TimerWheel:
         """Remove and return every timer of `partition` due at `now`, oldest first."""
         end = bucket_of(now)
         start = self._cursor(partition)
-        start = end if start is None else start
+        if start is None:
+            floor = self._buckets.pop(_floor_key(partition), None)
+            start = end if floor is None else min(int(floor), end)
         due: list[Timer] = []
         for bucket in range(start, end + 1):
             due.extend(self._pop_bucket(partition, bucket, now))
@@ -151,6 +157,11 @@ def _bucket_key(partition: int, bucket: int) -> str:
 
 def _cursor_key(partition: int) -> str:
     return f"{partition}:cursor"
+
+
+def _floor_key(partition: int) -> str:
+    """Earliest bucket scheduled before the partition's first tick."""
+    return f"{partition}:floor"
 
 
 def _millis(when: datetime) -> int:

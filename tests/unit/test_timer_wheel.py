@@ -45,6 +45,13 @@ def test_a_timer_fires_once_when_due() -> None:
     assert timers == {}
 
 
+def test_timers_scheduled_before_the_first_tick_fire() -> None:
+    w, _, _ = wheel()
+    w.schedule(timer(5), 0)
+    w.schedule(timer(-30, subject="C-0"), 0)
+    assert [t.subject_id for t in w.pop_due(T0 + timedelta(days=2), 0)] == ["C-0", "C-1"]
+
+
 def test_rescheduling_moves_and_cancel_forgets() -> None:
     w, _, _ = wheel()
     w.pop_due(T0, 0)
@@ -98,7 +105,6 @@ def test_every_timer_fires_exactly_once_at_or_after_its_due_time(
     schedule: list[tuple[int, int]], ticks: list[int]
 ) -> None:
     w, _, _ = wheel()
-    w.pop_due(T0, 0)
     expected = {}
     for minutes, subject in schedule:
         t = timer(minutes, subject=f"C-{subject}")

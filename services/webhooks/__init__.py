@@ -1,0 +1,1 @@
+"""Provider webhook ingest: SendGrid events and Twilio SMS statuses onto the delivery topic."""

@@ -1,0 +1,1 @@
+"""Firm settings on every worker (global table), read by the rules."""

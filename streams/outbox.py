@@ -1,0 +1,83 @@
+"""The worker's side of the catalogue: subscriptions, encoded sends and dead letters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import structlog
+
+from schemas import dead_letter
+from schemas.catalogue import ALL_TOPICS, DEAD_LETTERS, TopicNames, TopicSpec
+from schemas.codec import AvroCodec
+from schemas.dead_letter import Rejected
+
+log = structlog.get_logger(__name__)
+
+
+def _raw(app: faust.App, *names: str, spec: TopicSpec | None = None) -> faust.TopicT:
+    return app.topic(
+        *names,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=spec.partitions if spec else None,
+        internal=False,
+    )
+
+
+class Outbox:
+    """One faust topic per catalogue entry for sending; multi-topic sources for agents."""
+
+    def __init__(self, app: faust.App, names: TopicNames, codec: AvroCodec):
+        self.app = app
+        self.names = names
+        self.codec = codec
+        self._topics = {spec.name: _raw(app, names.of(spec), spec=spec) for spec in ALL_TOPICS}
+
+    def source(self, *specs: TopicSpec) -> faust.TopicT:
+        """What an agent subscribes to: co-partitioned topics read as one stream."""
+        if len(specs) == 1:
+            return self._topics[specs[0].name]
+        return _raw(self.app, *(self.names.of(spec) for spec in specs))
+
+    def topic(self, spec: TopicSpec) -> faust.TopicT:
+        return self._topics[spec.name]
+
+    async def send(
+        self, spec: TopicSpec, key: str | None, record: dict[str, Any], partition: int | None = None
+    ) -> None:
+        """Encode `record` with the topic's schema and send it (keyed: same partition per key)."""
+        value = self.codec.encode(spec.value_schema, record, topic=self.names.of(spec))
+        await self._topics[spec.name].send(
+            key=key.encode() if key is not None else None, value=value, partition=partition
+        )
+
+    async def reject(self, event: faust.EventT[bytes], stage: str, error: BaseException) -> None:
+        """Keep an unusable record on the dead-letter topic with the reason."""
+        message = event.message
+        rejected = Rejected(
+            source_topic=message.topic,
+            source_partition=message.partition,
+            source_offset=message.offset,
+            key=message.key,
+            payload=message.value if isinstance(message.value, bytes) else b"",
+        )
+        record = dead_letter.dead_letter_record(
+            rejected, stage=stage, error=error, failed_at=datetime.now(UTC)
+        )
+        log.warning(
+            "dead_letter",
+            stage=stage,
+            error_type=record["error_type"],
+            reason=record["reason"],
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        )
+        value = self.codec.encode(
+            dead_letter.SCHEMA_NAME, record, topic=self.names.of(DEAD_LETTERS)
+        )
+        await self._topics[DEAD_LETTERS.name].send(key=message.key, value=value)

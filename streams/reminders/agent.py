@@ -1,0 +1,146 @@
+"""Faust adapter of the reminder rules: return lifecycle, tracking and ticks in; reminders out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import faust
+
+from schemas import tracking
+from schemas.catalogue import (
+    CLOCK,
+    RETURN_LIFECYCLE,
+    RETURN_LIFECYCLE_EVENT,
+    RETURN_STATE,
+    RETURN_TIMER_BUCKETS,
+    RETURN_TIMERS,
+    TICK,
+    TRACKING,
+    TRACKING_EVENT,
+)
+from schemas.errors import DeserializationError
+from streams.effects import carry_out, record_trigger
+from streams.errors import UnexpectedRecordError
+from streams.firms.agent import FirmDirectory
+from streams.outbox import Outbox
+from streams.reminders import rules
+from streams.reminders.rules import ReturnLifecycle, ReturnState
+from streams.timers.wheel import TimerWheel
+
+STAGE = "streams.reminders"
+
+
+def register_reminders(app: faust.App, outbox: Outbox, firms: FirmDirectory) -> None:
+    """Attach the reminder agent, its state and timer tables."""
+    partitions = RETURN_LIFECYCLE.partitions
+    states = app.Table(RETURN_STATE.name, default=None, partitions=partitions)
+    wheel = TimerWheel(
+        app.Table(RETURN_TIMERS.name, default=None, partitions=partitions),
+        app.Table(RETURN_TIMER_BUCKETS.name, default=None, partitions=partitions),
+    )
+
+    async def handle(
+        event: faust.EventT[bytes],
+        return_id: str,
+        result: rules.Result,
+        before: ReturnState | None,
+        firm_id: str,
+        cause: UUID,
+        now: datetime,
+    ) -> None:
+        after, outputs = result
+        if after is not None and after != before:
+            states[return_id] = to_row(after)
+        await carry_out(
+            outputs,
+            outbox=outbox,
+            wheel=wheel,
+            partition=event.message.partition,
+            event=event,
+            stage=STAGE,
+            firm_id=firm_id,
+            cause=cause,
+            now=now,
+            subject=return_id,
+            subject_is_return=True,
+        )
+
+    async def on_record(
+        event: faust.EventT[bytes], schema_name: str, record: dict[str, Any]
+    ) -> None:
+        before = from_row(states.get(record["return_id"]))
+        if schema_name == RETURN_LIFECYCLE_EVENT:
+            lifecycle = lifecycle_from_record(record)
+            result = rules.on_lifecycle(before, lifecycle, firms.get(lifecycle.firm_id))
+            cause, at = lifecycle.event_id, lifecycle.occurred_at
+        else:
+            touch = tracking.from_record(record)
+            result = rules.on_tracking(before, touch)
+            cause, at = touch.event_id, touch.occurred_at
+        await handle(event, record["return_id"], result, before, record["firm_id"], cause, at)
+
+    async def on_tick(event: faust.EventT[bytes], now: datetime) -> None:
+        for timer in wheel.pop_due(now, event.message.partition):
+            await record_trigger(outbox, timer, now)
+            before = from_row(states.get(timer.subject_id))
+            result = rules.on_timer(
+                before,
+                timer.kind,
+                timer.due_at,
+                timer.detail,
+                timer.trigger_id,
+                firms.get(timer.firm_id),
+            )
+            await handle(
+                event, timer.subject_id, result, before, timer.firm_id, timer.trigger_id, now
+            )
+
+    @app.agent(outbox.source(RETURN_LIFECYCLE, TRACKING, CLOCK), name="reminders")
+    async def reminders(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for event in stream.events():
+            try:
+                decoded = outbox.codec.decode(event.value)
+            except DeserializationError as exc:
+                if event.message.topic != outbox.names.of(
+                    TRACKING
+                ):  # the lockout agent reports those
+                    await outbox.reject(event, STAGE, exc)
+                continue
+            if decoded.schema_name in (RETURN_LIFECYCLE_EVENT, TRACKING_EVENT):
+                await on_record(event, decoded.schema_name, decoded.record)
+            elif decoded.schema_name == TICK:
+                await on_tick(event, decoded.record["now"])
+            else:
+                await outbox.reject(event, STAGE, UnexpectedRecordError(decoded.schema_name))
+            yield None
+
+
+def lifecycle_from_record(record: dict[str, Any]) -> ReturnLifecycle:
+    return ReturnLifecycle(
+        event_id=UUID(str(record["event_id"])),
+        event_type=record["event_type"],
+        occurred_at=record["occurred_at"],
+        firm_id=record["firm_id"],
+        return_id=record["return_id"],
+        client_id=record.get("client_id"),
+        signature_required=bool(record.get("signature_required")),
+        voucher_due_dates=tuple(record.get("voucher_due_dates") or ()),
+        voucher_due_date=record.get("voucher_due_date"),
+    )
+
+
+def to_row(state: ReturnState) -> dict[str, Any]:
+    row = asdict(state)
+    row["unpaid_vouchers"] = sorted(d.isoformat() for d in state.unpaid_vouchers)
+    return row
+
+
+def from_row(row: dict[str, Any] | None) -> ReturnState | None:
+    if row is None:
+        return None
+    vouchers = frozenset(date.fromisoformat(d) for d in row["unpaid_vouchers"])
+    return ReturnState(**{**row, "unpaid_vouchers": vouchers})
