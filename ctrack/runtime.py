@@ -28,16 +28,16 @@ def run_worker() -> None:
     """Run the faust worker in the foreground until SIGTERM/SIGINT."""
     import faust
 
-    from ctrack.topic_admin import ensure_topics
-    from schemas.catalogue import TopicNames, changelog_topics
+    from ctrack.topic_admin import ensure_topics, wait_for_topics
+    from schemas.catalogue import ALL_TOPICS, TopicNames, changelog_topics
     from streams.bootstrap import build_app
 
     kafka, settings = KafkaSettings(), StreamSettings()
     names = TopicNames(kafka.topic_prefix)
     # faust declares changelogs itself, but on a cold cluster that can race and crash the agent.
-    ensure_topics(
-        kafka.bootstrap, names, kafka.replication_factor, specs=changelog_topics(settings.app_id)
-    )
+    specs = ALL_TOPICS + changelog_topics(settings.app_id)
+    ensure_topics(kafka.bootstrap, names, kafka.replication_factor, specs=specs)
+    wait_for_topics(kafka.bootstrap, [names.of(spec) for spec in specs])
     app = build_app(kafka, settings, process_codec())
     faust.Worker(app, loglevel="INFO", quiet=True).execute_from_commandline()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -83,3 +84,17 @@ def _reconcile(
             TopicChange(name, "config-updated", ", ".join(f"{k}={v}" for k, v in drift.items()))
         )
     return changes or [TopicChange(name, "unchanged")]
+
+
+def wait_for_topics(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> None:
+    """Block until the cluster's metadata lists every topic with its partitions."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout_s
+    missing = set(topics)
+    while missing and time.monotonic() < deadline:
+        listed = admin.list_topics(timeout=10).topics
+        missing = {t for t in missing if t not in listed or not listed[t].partitions}
+        if missing:
+            time.sleep(0.2)
+    if missing:
+        raise TimeoutError(f"topics not visible after {timeout_s}s: {sorted(missing)}")

@@ -218,8 +218,18 @@ ALL_TABLES: tuple[TableSpec, ...] = (
 
 
 def changelog_topics(worker_app_id: str) -> tuple[TopicSpec, ...]:
-    """Changelog topics of a worker; created up front so faust never races for them."""
-    return tuple(table.changelog(worker_app_id) for table in ALL_TABLES)
+    """Internal topics of a worker (table changelogs and faust's assignor topic), created up
+    front so faust never races the cluster for them."""
+    leader = TopicSpec(
+        name=f"{worker_app_id}-__assignor-__leader",
+        value_schema="faust internal",
+        key="faust internal",
+        partitions=1,
+        retention_ms=-1,
+        cleanup_policy="delete",
+        description="faust's group-leader election topic (internal).",
+    )
+    return (*(table.changelog(worker_app_id) for table in ALL_TABLES), leader)
 
 
 @dataclass(frozen=True)

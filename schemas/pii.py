@@ -18,7 +18,15 @@ from schemas.errors import SerializationError
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 SSN = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])|(?<![\w-])\d{9}(?![\w-])")
 PHONE = re.compile(r"(?<![\w+])\+?1?[\s.-]?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\w])")
+# A phone number written as one: with +country code, parentheses or separators.
+FORMATTED_PHONE = re.compile(
+    r"\+\d{10,15}(?!\d)|\(\d{3}\)\s?\d{3}[\s.-]?\d{4}(?!\d)"
+    r"|(?<![\w.-])\d{3}[\s.-]\d{3}[\s.-]\d{4}(?![\w-])"
+)
 _PATTERNS = (("email address", EMAIL), ("SSN", SSN), ("phone number", PHONE))
+# Identifiers (`*_id`, hashes) are often bare digit runs that look like phone numbers, so in
+# them only an email, an SSN or a phone number written as one counts.
+_ID_PATTERNS = (("email address", EMAIL), ("SSN", SSN), ("phone number", FORMATTED_PHONE))
 
 
 class ClearPiiError(SerializationError):
@@ -72,9 +80,9 @@ def mask_phone(phone: str) -> str:
     return f"***-***-{normalise_phone(phone)[-4:]}"
 
 
-def clear_pii_kind(text: str) -> str | None:
+def clear_pii_kind(text: str, identifier: bool = False) -> str | None:
     """The kind of personal data found in clear in `text`, if any."""
-    for kind, pattern in _PATTERNS:
+    for kind, pattern in _ID_PATTERNS if identifier else _PATTERNS:
         if pattern.search(text):
             return kind
     return None
@@ -83,8 +91,12 @@ def clear_pii_kind(text: str) -> str | None:
 def assert_no_clear_pii(record: dict[str, Any], schema_name: str) -> None:
     """Raise ClearPiiError naming the field (never the value) if any string looks like PII."""
     for path, value in _strings(record, ""):
-        if kind := clear_pii_kind(value):
-            raise ClearPiiError(f"{schema_name}.{path} holds a {kind} in clear; hash or mask it")
+        identifier = path.endswith(("_id", "_hash", "_by"))
+        if kind := clear_pii_kind(value, identifier):
+            article = "an" if kind[0] in "aeiouS" else "a"
+            raise ClearPiiError(
+                f"{schema_name}.{path} holds {article} {kind} in clear; hash or mask it"
+            )
 
 
 def redact(payload: bytes) -> bytes:

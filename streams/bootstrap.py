@@ -31,6 +31,9 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
+        # aiokafka only rebalances when it sees new metadata; a short refresh means an
+        # assignment made from a stale view of the cluster heals in seconds, not minutes.
+        consumer_metadata_max_age_ms=10_000,
     )
     outbox = Outbox(app, names, codec)
     firms = register_firm_settings(app, outbox)

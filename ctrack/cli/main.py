@@ -159,6 +159,35 @@ def render_timeline(return_id: str, entries: list) -> Table:  # type: ignore[typ
 
 
 @app.command()
+def status(client_id: Annotated[str, typer.Argument(help="The client to look up.")]) -> None:
+    """Show a client's Dynamic Password status and login lock state."""
+    from ctrack.runtime import process_codec
+    from schemas.catalogue import CLIENT_STATUS_TOPIC, TopicNames
+    from services.status.latest import latest_for_key
+
+    kafka = KafkaSettings()
+    topic = TopicNames(kafka.topic_prefix).of(CLIENT_STATUS_TOPIC)
+    record = latest_for_key(kafka.bootstrap, topic, client_id, process_codec())
+    if record is None:
+        raise _fail(f"no status recorded for client {client_id}")
+    table = Table(title=f"Client {client_id}", show_header=False)
+    for field in (
+        "firm_id",
+        "status",
+        "identity_verified",
+        "verification_method",
+        "origin",
+        "has_email",
+        "active_link_id",
+        "active_link_expires_at",
+        "login_locked_until",
+        "updated_at",
+    ):
+        table.add_row(field, str(record.get(field)))
+    out.print(table)
+
+
+@app.command()
 def demo(
     keep_running: Annotated[bool, typer.Option(help="Leave the broker running afterwards.")] = True,
 ) -> None:

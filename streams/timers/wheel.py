@@ -5,7 +5,8 @@ Timers live in `timers` (timer key -> row) and are indexed by `buckets`
 processed. A tick walks the buckets from the cursor to now and pops the timers that are due,
 so its cost is the number of buckets elapsed plus the timers due, never all pending timers.
 A timer scheduled at or before the cursor (overdue) lands in the cursor's bucket and fires on
-the next tick; before the first tick, the earliest scheduled bucket is where ticking starts. Timers are plain rows, so they survive restarts and move with their partition.
+the next tick; before the first tick, the earliest scheduled bucket is where ticking starts.
+Timers are plain rows, so they survive restarts and move with their partition.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -104,6 +106,17 @@ def test_automatic_invite_then_code_lockout_then_connected(
     assert of(client, statuses)[-1]["identity_verified"] is True
     history = [r["status"] for r in of(client, statuses)]
     assert history.index("NOT_ENROLLED") < history.index("CONNECTED")
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "ctrack.cli.main", "status", client],
+        env=workers.env | {"COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "CONNECTED" in shown.stdout and "login_locked_until" in shown.stdout
 
 
 def test_a_burst_of_failures_locks_exactly_at_the_third(

@@ -201,7 +201,7 @@ def test_the_address_is_never_in_a_record() -> None:
         (json.dumps([sg_event("delivered", timestamp="yesterday")]).encode(), "'timestamp'"),
         (
             json.dumps([sg_event("delivered", client_id="jane@example.com")]).encode(),
-            "client_id holds a email address",
+            "client_id holds an email address",
         ),
     ],
 )

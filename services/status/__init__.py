@@ -1,0 +1,1 @@
+"""A client's current status, read from the compacted client-status topic."""
