@@ -41,19 +41,20 @@ def register_client_status(app: faust.App, outbox: Outbox, firms: FirmDirectory)
         app.Table(CLIENT_TIMER_BUCKETS.name, default=None, partitions=partitions),
     )
 
-    async def save(
-        before: ClientState | None, after: ClientState | None, cause: UUID, at: datetime
+    async def settle(
+        event: faust.EventT[bytes],
+        before: ClientState | None,
+        result: rules.Result,
+        firm_id: str,
+        cause: UUID,
+        at: datetime,
+        subject: str,
     ) -> None:
-        if after is None or after == before:
-            return
-        states[after.client_id] = to_row(after)
-        await outbox.send(CLIENT_STATUS_TOPIC, after.client_id, status_record(after, cause, at))
-
-    async def on_client_event(event: faust.EventT[bytes], record: dict[str, Any]) -> None:
-        client_event = clients.from_record(record)
-        before = _load(states.get(client_event.client_id))
-        after, outputs = rules.apply(before, client_event, firms.get(client_event.firm_id))
-        await save(before, after, client_event.event_id, client_event.occurred_at)
+        """Persist the new state, publish the status if it changed, carry out the outputs."""
+        after, outputs = result
+        if after is not None and after != before:
+            states[after.client_id] = to_row(after)
+            await outbox.send(CLIENT_STATUS_TOPIC, after.client_id, status_record(after, cause, at))
         await carry_out(
             outputs,
             outbox=outbox,
@@ -61,34 +62,47 @@ def register_client_status(app: faust.App, outbox: Outbox, firms: FirmDirectory)
             partition=event.message.partition,
             event=event,
             stage=STAGE,
-            firm_id=client_event.firm_id,
-            cause=client_event.event_id,
-            now=client_event.occurred_at,
-            subject=client_event.client_id,
+            firm_id=firm_id,
+            cause=cause,
+            now=at,
+            subject=subject,
             subject_is_return=False,
+        )
+
+    async def on_client_event(event: faust.EventT[bytes], record: dict[str, Any]) -> None:
+        client_event = clients.from_record(record)
+        before = _load(states.get(client_event.client_id))
+        result = rules.apply(before, client_event, firms.get(client_event.firm_id))
+        await settle(
+            event,
+            before,
+            result,
+            client_event.firm_id,
+            client_event.event_id,
+            client_event.occurred_at,
+            client_event.client_id,
         )
 
     async def on_tick(event: faust.EventT[bytes], now: datetime) -> None:
         for timer in wheel.pop_due(now, event.message.partition):
             await record_trigger(outbox, timer, now)
             before = _load(states.get(timer.subject_id))
-            firm = firms.get(timer.firm_id)
-            after, outputs = rules.on_timer(
-                before, timer.kind, timer.due_at, timer.detail, timer.trigger_id, firm
+            result = rules.on_timer(
+                before,
+                timer.kind,
+                timer.due_at,
+                timer.detail,
+                timer.trigger_id,
+                firms.get(timer.firm_id),
             )
-            await save(before, after, timer.trigger_id, timer.due_at)
-            await carry_out(
-                outputs,
-                outbox=outbox,
-                wheel=wheel,
-                partition=event.message.partition,
-                event=event,
-                stage=STAGE,
-                firm_id=timer.firm_id,
-                cause=timer.trigger_id,
-                now=now,
-                subject=timer.subject_id,
-                subject_is_return=False,
+            await settle(
+                event,
+                before,
+                result,
+                timer.firm_id,
+                timer.trigger_id,
+                timer.due_at,
+                timer.subject_id,
             )
 
     @app.agent(outbox.source(CLIENT_EVENTS, CLOCK), name="client-status")
