@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ctrack.settings import (
     ClickHouseSettings,
@@ -14,7 +15,9 @@ from ctrack.settings import (
     StreamSettings,
 )
 from schemas.codec import AvroCodec, build_codec
-from sinks.clickhouse.sink import ClickHouseSink, SinkStats
+
+if TYPE_CHECKING:  # the worker and the CLI's other commands do not load the sink
+    from sinks.clickhouse.sink import ClickHouseSink, SinkStats
 
 
 def process_codec() -> AvroCodec:
@@ -46,6 +49,7 @@ def build_sink() -> ClickHouseSink:
     """A sink wired to the configured Kafka and ClickHouse, with the schema migrated."""
     from sinks.clickhouse.connection import connect
     from sinks.clickhouse.migrations import migrate
+    from sinks.clickhouse.sink import ClickHouseSink
 
     client = connect(ClickHouseSettings().resolved_dsn)
     migrate(client)
