@@ -59,7 +59,7 @@ from streams.client_status import rules as status_rules
 from streams.delivery import rules as delivery_rules
 from streams.lockout import rules as lockout_rules
 from streams.reminders import rules as reminder_rules
-from streams.reminders.agent import lifecycle_from_record
+from streams.returns.agent import lifecycle_from_record
 
 PORT = 19992
 
@@ -270,6 +270,16 @@ def latency(kafka: KafkaSettings, probes: int, load_per_s: int) -> list[float]:
     return results
 
 
+def print_rates(total: int, base: float, rate: float) -> None:
+    table = Table(title=f"Stream rules on {total:,} simulated events (one process each)")
+    table.add_column("consumer")
+    table.add_column("events/s", justify="right")
+    table.add_row("confluent-kafka loop + same pure rules (baseline)", f"{base:,.0f}")
+    table.add_row("ctrack worker (faust, changelogged tables, outputs)", f"{rate:,.0f}")
+    console.print(table)
+    console.print(f"worker / baseline: {rate / base:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--returns", type=int, default=3000)
@@ -294,20 +304,15 @@ def main() -> None:
             total = sum(counts.values())
             console.print(f"produced {total:,} records: {dict(counts)}")
             base = baseline(kafka, total)
+            console.print(f"baseline: {base:,.0f} events/s")
             rate, worker = worker_rate(kafka, Path(tmp))
+            print_rates(total, base, rate)
             lat = latency(kafka, args.latency_probes, args.load)
         finally:
             if worker is not None:
                 worker.terminate()
                 worker.wait(timeout=30)
             stack.down()
-    table = Table(title=f"Stream rules on {total:,} simulated events (one process each)")
-    table.add_column("consumer")
-    table.add_column("events/s", justify="right")
-    table.add_row("confluent-kafka loop + same pure rules (baseline)", f"{base:,.0f}")
-    table.add_row("ctrack worker (faust, changelogged tables, outputs)", f"{rate:,.0f}")
-    console.print(table)
-    console.print(f"worker / baseline: {rate / base:.2f}")
     if lat:
         q = statistics.quantiles(lat, n=100)
         console.print(

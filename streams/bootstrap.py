@@ -10,9 +10,8 @@ from schemas.codec import AvroCodec
 from streams.client_status.agent import register_client_status
 from streams.delivery.agent import register_delivery
 from streams.firms.agent import register_firm_settings
-from streams.lockout.agent import register_lockout
 from streams.outbox import Outbox
-from streams.reminders.agent import register_reminders
+from streams.returns.agent import register_returns
 from streams.timers.clock import register_clock
 
 
@@ -37,9 +36,8 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
     )
     outbox = Outbox(app, names, codec)
     firms = register_firm_settings(app, outbox)
-    register_lockout(app, outbox, firms)
     register_client_status(app, outbox, firms)
-    register_reminders(app, outbox, firms)
+    register_returns(app, outbox, firms)
     register_delivery(app, outbox)
     if settings.clock == "wall":
         register_clock(app, outbox, settings.tick_interval_s)

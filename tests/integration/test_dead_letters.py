@@ -41,7 +41,7 @@ def test_poison_record_goes_to_dead_letters_while_good_records_flow(
     [letter] = consume_until(kafka.bootstrap, topics.dead_letter, lambda ms: len(ms) >= 1)
     record = codec.decode(letter.value())
     assert record.schema_name == dead_letter.SCHEMA_NAME
-    assert record.record["stage"] == "streams.lockout"
+    assert record.record["stage"] == "streams.returns"
     assert record.record["error_type"] == "UnknownEncodingError"
     assert record.record["payload"] == poison
     assert record.record["source_topic"] == topics.tracking
@@ -70,7 +70,7 @@ def test_poison_record_goes_to_dead_letters_while_good_records_flow(
     ).result_rows
     assert [(stage, error) for stage, error, _ in rows] == [
         ("sinks.clickhouse", "UnknownEncodingError"),
-        ("streams.lockout", "UnknownEncodingError"),
+        ("streams.returns", "UnknownEncodingError"),
     ]
     assert all(
         payload.encode() if isinstance(payload, str) else payload == poison for *_, payload in rows

@@ -1,4 +1,9 @@
-"""Faust adapter of the reminder rules: return lifecycle, tracking and ticks in; reminders out."""
+"""Faust adapter of the per-return rules: tracking, return lifecycle and clock ticks in.
+
+One agent reads everything keyed by return, so each tracking event is decoded once and both
+rules see it: the lockout rule (3 consecutive failures -> Access Locked) and the reminder
+rules (signing and voucher reminders, stopped by a bounced initial email).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import faust
 from schemas import tracking
 from schemas.catalogue import (
     CLOCK,
+    LOCKOUT_STATE,
     RETURN_LIFECYCLE,
     RETURN_LIFECYCLE_EVENT,
     RETURN_STATE,
@@ -26,17 +32,20 @@ from schemas.errors import DeserializationError
 from streams.effects import carry_out, record_trigger
 from streams.errors import UnexpectedRecordError
 from streams.firms.agent import FirmDirectory
+from streams.lockout import rules as lockout
+from streams.lockout.rules import LockoutPolicy, LockoutState
 from streams.outbox import Outbox
 from streams.reminders import rules
 from streams.reminders.rules import ReturnLifecycle, ReturnState
 from streams.timers.wheel import TimerWheel
 
-STAGE = "streams.reminders"
+STAGE = "streams.returns"
 
 
-def register_reminders(app: faust.App, outbox: Outbox, firms: FirmDirectory) -> None:
-    """Attach the reminder agent, its state and timer tables."""
+def register_returns(app: faust.App, outbox: Outbox, firms: FirmDirectory) -> None:
+    """Attach the per-return agent, its lockout, reminder and timer tables."""
     partitions = RETURN_LIFECYCLE.partitions
+    locks = app.Table(LOCKOUT_STATE.name, default=None, partitions=partitions)
     states = app.Table(RETURN_STATE.name, default=None, partitions=partitions)
     wheel = TimerWheel(
         app.Table(RETURN_TIMERS.name, default=None, partitions=partitions),
@@ -69,6 +78,15 @@ def register_reminders(app: faust.App, outbox: Outbox, firms: FirmDirectory) -> 
             subject_is_return=True,
         )
 
+    async def apply_lockout(touch: tracking.TrackingEvent) -> None:
+        policy = LockoutPolicy(firms.get(touch.firm_id).max_access_failures)
+        before = _lock_state(locks.get(touch.subject))
+        after, outputs = lockout.apply(before, touch, policy)
+        if after != before:
+            locks[touch.subject] = {"failures": after.consecutive_failures, "locked": after.locked}
+        for output in outputs:
+            await outbox.send(TRACKING, output.return_id, tracking.to_record(output))
+
     async def on_record(
         event: faust.EventT[bytes], schema_name: str, record: dict[str, Any]
     ) -> None:
@@ -79,6 +97,7 @@ def register_reminders(app: faust.App, outbox: Outbox, firms: FirmDirectory) -> 
             cause, at = lifecycle.event_id, lifecycle.occurred_at
         else:
             touch = tracking.from_record(record)
+            await apply_lockout(touch)
             result = rules.on_tracking(before, touch)
             cause, at = touch.event_id, touch.occurred_at
         await handle(event, record["return_id"], result, before, record["firm_id"], cause, at)
@@ -99,8 +118,8 @@ def register_reminders(app: faust.App, outbox: Outbox, firms: FirmDirectory) -> 
                 event, timer.subject_id, result, before, timer.firm_id, timer.trigger_id, now
             )
 
-    @app.agent(outbox.source(RETURN_LIFECYCLE, TRACKING, CLOCK), name="reminders")
-    async def reminders(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+    @app.agent(outbox.source(TRACKING, RETURN_LIFECYCLE, CLOCK), name="returns")
+    async def returns(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
             try:
                 decoded = outbox.codec.decode(event.value)
@@ -144,3 +163,9 @@ def from_row(row: dict[str, Any] | None) -> ReturnState | None:
         return None
     vouchers = frozenset(date.fromisoformat(d) for d in row["unpaid_vouchers"])
     return ReturnState(**{**row, "unpaid_vouchers": vouchers})
+
+
+def _lock_state(row: dict[str, Any] | None) -> LockoutState:
+    if row is None:
+        return LockoutState()
+    return LockoutState(consecutive_failures=int(row["failures"]), locked=bool(row["locked"]))

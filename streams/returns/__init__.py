@@ -1,0 +1,1 @@
+"""Per-return rules in one agent: access lockout and signing / voucher reminders."""
