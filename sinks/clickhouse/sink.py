@@ -1,4 +1,11 @@
-"""Kafka -> ClickHouse: batches per (topic, partition), inserts, then commits offsets."""
+"""Kafka -> ClickHouse: batches per (topic, partition), inserts, then commits offsets.
+
+At-least-once: offsets are committed only after every row read before them is stored, so a
+crash re-reads (and re-inserts) at most the uncommitted tail. Each insert carries a token
+naming its offset range, so a retried insert is dropped by ClickHouse; rows stored twice
+anyway (a crash between insert and commit) collapse in the ReplacingMergeTree tables and
+read once with FINAL.
+"""
 
 from __future__ import annotations
 
@@ -10,63 +17,94 @@ from typing import Any
 
 import structlog
 from clickhouse_connect.driver.client import Client
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from ctrack.settings import KafkaSettings, SinkSettings
-from schemas import dead_letter, tracking
-from schemas.catalogue import TopicNames
+from schemas import dead_letter
+from schemas.catalogue import ALL_TOPICS, TopicNames
 from schemas.codec import AvroCodec
 from schemas.dead_letter import Rejected
 from schemas.errors import DeserializationError
-from sinks.clickhouse.rows import (
-    DEAD_LETTER_COLUMNS,
-    DEAD_LETTER_TABLE,
-    TRACKING_COLUMNS,
-    TRACKING_TABLE,
-    dead_letter_row,
-    tracking_row,
-)
+from sinks.clickhouse.batching import PartitionBatch, SinkBuffer, TopicPartitionKey
+from sinks.clickhouse.decoding import PlainDecoder, flatten
+from sinks.clickhouse.rows import Row
+from sinks.clickhouse.tables import DEAD_LETTERS, TABLE_OF_SCHEMA, Table
 
 log = structlog.get_logger(__name__)
 STAGE = "sinks.clickhouse"
+CONSUME_CHUNK = 5000
+INSERT_ATTEMPTS = 5
+RETRY_BACKOFF_S = 0.5
+_POLL_TIMEOUT_S = 0.2
 
 
-@dataclass
-class PartitionBatch:
-    """Rows read from one partition since its last flush."""
+class SinkError(Exception):
+    """Root of the sink's errors."""
 
-    first_offset: int
-    last_offset: int = -1
-    rows: dict[str, list[list[Any]]] = field(default_factory=dict)
 
-    def add(self, table: str, row: list[Any], offset: int) -> None:
-        self.rows.setdefault(table, []).append(row)
-        self.last_offset = offset
+class InsertFailed(SinkError):
+    """An insert still failed after the bounded retries; nothing after the last commit is
+    acknowledged, so a restarted sink reads it again."""
+
+
+class UnexpectedSchemaError(DeserializationError):
+    """A record decoded fine but its schema is not the one its topic carries."""
 
 
 @dataclass
 class SinkStats:
+    """What the sink did: rows stored per table, flushes, dead letters it raised, skips."""
+
     rows_written: dict[str, int] = field(default_factory=dict)
     flushes: int = 0
+    dead_letters: int = 0
+    tombstones: int = 0
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Where one topic's records go: the schema they must have and its table."""
+
+    schema_name: str
+    table: Table
+    compacted: bool
 
 
 class ClickHouseSink:
-    """At-least-once delivery into tables whose queries see each event once (ReplacingMergeTree)."""
+    """Stores every catalogue topic (except the internal clock) in its ClickHouse table."""
 
     def __init__(
-        self, client: Client, kafka: KafkaSettings, settings: SinkSettings, codec: AvroCodec
+        self,
+        client: Client,
+        kafka: KafkaSettings,
+        settings: SinkSettings,
+        codec: AvroCodec,
+        *,
+        insert_attempts: int = INSERT_ATTEMPTS,
+        retry_backoff_s: float = RETRY_BACKOFF_S,
+        consumer_overrides: dict[str, Any] | None = None,
     ):
+        """`insert_attempts` tries per insert, `retry_backoff_s` doubling between them;
+        `consumer_overrides`: librdkafka properties (tests, tuning)."""
         self.client = client
-        self.codec = codec
         self.settings = settings
-        self.topics = TopicNames(kafka.topic_prefix)
         self.stats = SinkStats()
-        self._schema_of = {
-            self.topics.tracking: tracking.SCHEMA_NAME,
-            self.topics.dead_letter: dead_letter.SCHEMA_NAME,
+        self.insert_attempts = insert_attempts
+        self.retry_backoff_s = retry_backoff_s
+        self._decoder = PlainDecoder(codec)
+        self._tables = {table.name: table for table in TABLE_OF_SCHEMA.values()}
+        names = TopicNames(kafka.topic_prefix)
+        self._routes = {
+            names.of(spec): _Route(
+                spec.value_schema,
+                TABLE_OF_SCHEMA[spec.value_schema],
+                spec.cleanup_policy == "compact",
+            )
+            for spec in ALL_TOPICS
+            if spec.value_schema in TABLE_OF_SCHEMA
         }
-        self._batches: dict[tuple[str, int], PartitionBatch] = {}
-        self._buffered = 0
+        self._buffer = SinkBuffer(settings.batch_max_rows)
+        self._failed = False
         self._consumer = Consumer(
             {
                 "bootstrap.servers": kafka.bootstrap,
@@ -74,51 +112,90 @@ class ClickHouseSink:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "cooperative-sticky",
+                # bound what librdkafka prefetches too: our buffer is not the only memory
+                "queued.max.messages.kbytes": 64 * 1024,
+                **(consumer_overrides or {}),
             }
         )
 
+    @property
+    def topics(self) -> list[str]:
+        """The topics the sink consumes."""
+        return sorted(self._routes)
+
     def run(self, should_stop: Callable[[], bool]) -> SinkStats:
-        """Consume until `should_stop()`; always flushes what it holds and closes the consumer."""
-        self._consumer.subscribe(
-            [self.topics.tracking, self.topics.dead_letter], on_revoke=self._on_revoke
-        )
-        last_flush = time.monotonic()
+        """Consume until `should_stop()`, then flush what it holds; always closes the consumer.
+
+        Raises `InsertFailed` when ClickHouse refuses a batch after the retries (nothing of it
+        is committed).
+        """
+        self._consumer.subscribe(self.topics, on_revoke=self._on_revoke, on_lost=self._on_lost)
         try:
             while not should_stop():
-                for message in self._consumer.consume(num_messages=5000, timeout=0.2):
+                # never read more than fits: a slow ClickHouse slows consumption (backpressure)
+                chunk = min(CONSUME_CHUNK, self._buffer.room)
+                for message in self._consumer.consume(num_messages=chunk, timeout=_POLL_TIMEOUT_S):
                     self._accept(message)
-                due = time.monotonic() - last_flush >= self.settings.batch_max_seconds
-                if self._buffered >= self.settings.batch_max_rows or (due and self._buffered):
+                if self._buffer.due(self.settings.batch_max_seconds):
                     self.flush()
-                    last_flush = time.monotonic()
             self.flush()
+        except BaseException:
+            self._failed = True  # closing must not flush (or commit) past a failure
+            raise
         finally:
             self._consumer.close()
         return self.stats
 
     def flush(self) -> None:
         """Insert every partition's batch, then commit the offsets after it."""
-        batches, self._batches, self._buffered = self._batches, {}, 0
-        if not batches:
-            return
+        batches = self._buffer.take()
+        try:
+            if batches:
+                self._commit(self._write(batches))
+                self.stats.flushes += 1
+        finally:
+            batches.clear()
+
+    def _write(self, batches: dict[TopicPartitionKey, PartitionBatch]) -> list[TopicPartition]:
+        """Insert each batch's rows table by table; the offsets to commit once all are stored."""
         commits = []
         for (topic, partition), batch in batches.items():
-            token = f"{topic}:{partition}:{batch.first_offset}-{batch.last_offset}"
-            for table, rows in batch.rows.items():
-                self._insert(table, rows, f"{token}:{table}")
+            for table_name, rows in batch.rows.items():
+                token = batch.dedup_token(topic, partition, table_name)
+                self._insert(self._tables[table_name], rows, token)
             commits.append(TopicPartition(topic, partition, batch.last_offset + 1))
-        self._consumer.commit(offsets=commits, asynchronous=False)
-        self.stats.flushes += 1
+        return commits
 
-    def _insert(self, table: str, rows: list[list[Any]], token: str) -> None:
-        columns = TRACKING_COLUMNS if table == TRACKING_TABLE else DEAD_LETTER_COLUMNS
-        self.client.insert(
-            table,
-            rows,
-            column_names=list(columns),
-            settings={"insert_deduplication_token": token, "async_insert": 0},
-        )
-        self.stats.rows_written[table] = self.stats.rows_written.get(table, 0) + len(rows)
+    def _commit(self, offsets: list[TopicPartition]) -> None:
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # e.g. a rebalance took the partitions: their new owner re-reads from the last
+            # commit and the rows stored twice read once (ReplacingMergeTree + FINAL)
+            log.warning("commit_failed", error=str(exc))
+
+    def _insert(self, table: Table, rows: list[Row], token: str) -> None:
+        columns = list(zip(*rows, strict=True))
+        for attempt in range(1, self.insert_attempts + 1):
+            try:
+                self.client.insert(
+                    table.name,
+                    columns,
+                    column_names=table.columns,
+                    column_oriented=True,
+                    settings={"insert_deduplication_token": token, "async_insert": 0},
+                )
+                break
+            except Exception as exc:  # noqa: BLE001 - any failed write is retried, then raised
+                if attempt == self.insert_attempts:
+                    raise InsertFailed(
+                        f"{table.name}: insert of {len(rows)} rows failed {attempt} times: {exc}"
+                    ) from exc
+                delay = self.retry_backoff_s * 2 ** (attempt - 1)
+                log.warning("insert_retry", table=table.name, attempt=attempt, error=str(exc))
+                time.sleep(delay)
+        written = self.stats.rows_written
+        written[table.name] = written.get(table.name, 0) + len(rows)
 
     def _accept(self, message: Message) -> None:
         error = message.error()
@@ -127,40 +204,47 @@ class ClickHouseSink:
                 log.error("consume_error", error=str(error))
             return
         topic, partition, offset = _coordinates(message)
-        batch = self._batches.setdefault((topic, partition), PartitionBatch(first_offset=offset))
-        table, row = self._row(message)
-        batch.add(table, row, offset)
-        self._buffered += 1
+        route = self._routes[topic]
+        payload = message.value()
+        if payload is None and route.compacted:  # a tombstone deletes a key: nothing to store
+            self.stats.tombstones += 1
+            self._buffer.add(topic, partition, offset, None, ())
+            return
+        table, row = self._row(route, message, payload or b"")
+        self._buffer.add(topic, partition, offset, table.name, row)
 
-    def _row(self, message: Message) -> tuple[str, list[Any]]:
+    def _row(self, route: _Route, message: Message, payload: bytes) -> tuple[Table, Row]:
         """The table and row for a message; anything unreadable becomes a dead-letter row."""
         topic, partition, offset = _coordinates(message)
-        payload = message.value() or b""
         try:
-            decoded = self.codec.decode(payload)
-            expected = self._schema_of.get(topic)
-            if decoded.schema_name != expected:
-                raise DeserializationError(f"{decoded.schema_name} does not belong on {topic}")
-            if expected == tracking.SCHEMA_NAME:
-                return TRACKING_TABLE, tracking_row(decoded.record, partition, offset)
-            return DEAD_LETTER_TABLE, dead_letter_row(decoded.record)
+            schema_name, record = self._decoder.decode(payload)
+            if schema_name != route.schema_name:
+                raise UnexpectedSchemaError(f"{schema_name} does not belong on {topic}")
+            return route.table, route.table.to_row(record, partition, offset)
         except DeserializationError as exc:
-            rejected = Rejected(topic, partition, offset, message.key(), payload)
-            record = dead_letter.dead_letter_record(
-                rejected, stage=STAGE, error=exc, failed_at=datetime.now(UTC)
-            )
-            log.warning(
-                "dead_letter",
-                stage=STAGE,
-                reason=record["reason"],
-                topic=topic,
-                partition=partition,
-                offset=offset,
-            )
-            return DEAD_LETTER_TABLE, dead_letter_row(record)
+            return DEAD_LETTERS, self._dead_letter(message, payload, exc)
 
-    def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
-        self.flush()  # hand partitions over with everything read from them stored and committed
+    def _dead_letter(self, message: Message, payload: bytes, exc: Exception) -> Row:
+        topic, partition, offset = _coordinates(message)
+        rejected = Rejected(topic, partition, offset, message.key(), payload)
+        record = dead_letter.dead_letter_record(
+            rejected, stage=STAGE, error=exc, failed_at=datetime.now(UTC)
+        )
+        log.warning(
+            "dead_letter", reason=record["reason"], topic=topic, partition=partition, offset=offset
+        )
+        self.stats.dead_letters += 1
+        return DEAD_LETTERS.to_row(flatten(record), partition, offset)
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # hand partitions over with everything read from them stored and committed
+        if partitions and not self._failed:
+            self.flush()
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # another consumer owns them already: committing would fail; it re-reads the rows
+        dropped = self._buffer.drop((tp.topic, tp.partition) for tp in partitions)
+        log.warning("partitions_lost", partitions=len(partitions), dropped=dropped)
 
 
 def _coordinates(message: Message) -> tuple[str, int, int]:

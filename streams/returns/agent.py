@@ -124,10 +124,7 @@ def register_returns(app: faust.App, outbox: Outbox, firms: FirmDirectory) -> No
             try:
                 decoded = outbox.codec.decode(event.value)
             except DeserializationError as exc:
-                if event.message.topic != outbox.names.of(
-                    TRACKING
-                ):  # the lockout agent reports those
-                    await outbox.reject(event, STAGE, exc)
+                await outbox.reject(event, STAGE, exc)
                 continue
             if decoded.schema_name in (RETURN_LIFECYCLE_EVENT, TRACKING_EVENT):
                 await on_record(event, decoded.schema_name, decoded.record)

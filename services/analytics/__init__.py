@@ -1,0 +1,1 @@
+"""Firm analytics over ClickHouse: daily engagement, time to milestones, reminders, funnels."""
