@@ -1,8 +1,9 @@
 """Every row of the Client Tracking Event Glossary article is an event type, in the same words.
 
-The article lives in shared/seeds beside the repository. Its rows are section headings
-("Taxpayer: Initial Email") with status lines ("Processed: ..."), or standalone headings
-("Access Locked") followed by one explanatory sentence.
+The article lives in shared/seeds beside the repository; a copy is kept in tests/fixtures so
+the test runs anywhere, and checked against the original when it is there. Its rows are
+section headings ("Taxpayer: Initial Email") with status lines ("Processed: ..."), or
+standalone headings ("Access Locked") followed by one explanatory sentence.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from tests.factories import tracking_event
 
 T = TrackingEventType
 TAXPAYER, CC_RECIPIENT = RecipientRole.TAXPAYER, RecipientRole.CC_RECIPIENT
-ARTICLE = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_3afc9656adac24a5.txt"
+SOURCE = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_3afc9656adac24a5.txt"
+ARTICLE = Path(__file__).resolve().parents[1] / "fixtures" / "client_tracking_glossary.txt"
 STRIPE_NOTE = "Stripe invoice payments are not listed in Client Tracking."
 STATUS_LINE = re.compile(r"^(?P<status>[A-Z][A-Za-z]*): (?P<meaning>.+\.)$")
 PLACEHOLDER = re.compile(r'"(?P<detail>\([^)]*\))"')
@@ -83,8 +85,12 @@ class ArticleRow:
 
 
 def article_text() -> str:
-    assert ARTICLE.exists(), f"the glossary article is expected at {ARTICLE} (shared/ beside repo)"
     return ARTICLE.read_text(encoding="utf-8")
+
+
+def test_the_fixture_is_the_article_where_the_original_is_at_hand() -> None:
+    if SOURCE.exists():  # shared/ beside the repository (a developer machine, CI)
+        assert ARTICLE.read_bytes() == SOURCE.read_bytes()
 
 
 def parse_rows(text: str) -> list[ArticleRow]:
