@@ -37,8 +37,11 @@ format: $(INSTALLED) ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(INSTALLED) ## Broker start-up and test-suite timings (see docs/BENCHMARKS.md)
+bench: $(INSTALLED) ## Every benchmark (each starts its own broker; see docs/BENCHMARKS.md)
 	$(BIN)/python bench/stack_startup.py
+	$(BIN)/python bench/producer.py
+	$(BIN)/python bench/sink.py
+	$(BIN)/python bench/stream_worker.py
 
 stack-up: $(INSTALLED) ## Start the local Kafka broker
 	$(BIN)/ctrack stack up
