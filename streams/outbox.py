@@ -10,8 +10,10 @@ import structlog
 
 from schemas import dead_letter
 from schemas.catalogue import ALL_TOPICS, DEAD_LETTERS, TopicNames, TopicSpec
-from schemas.codec import AvroCodec
+from schemas.codec import AvroCodec, Decoded
 from schemas.dead_letter import Rejected
+from schemas.errors import DeserializationError
+from streams.errors import UnexpectedRecordError
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +56,21 @@ class Outbox:
         await self._topics[spec.name].send(
             key=key.encode() if key is not None else None, value=value, partition=partition
         )
+
+    async def accept(
+        self, event: faust.EventT[bytes], stage: str, expected: frozenset[str]
+    ) -> Decoded | None:
+        """The decoded record, or None once an unreadable or unexpected one is dead-lettered."""
+        try:
+            decoded = self.codec.decode(event.value)
+        except DeserializationError as exc:
+            await self.reject(event, stage, exc)
+            return None
+        if decoded.schema_name not in expected:
+            error = UnexpectedRecordError(f"{decoded.schema_name} on {event.message.topic}")
+            await self.reject(event, stage, error)
+            return None
+        return decoded
 
     async def reject(self, event: faust.EventT[bytes], stage: str, error: BaseException) -> None:
         """Keep an unusable record on the dead-letter topic with the reason."""

@@ -20,11 +20,9 @@ from schemas.catalogue import (
     CLOCK,
     TICK,
 )
-from schemas.errors import DeserializationError
 from streams.client_status import rules
 from streams.client_status.state import ClientState, from_row, to_row
 from streams.effects import carry_out, record_trigger
-from streams.errors import UnexpectedRecordError
 from streams.firms.agent import FirmDirectory
 from streams.outbox import Outbox
 from streams.timers.wheel import TimerWheel
@@ -108,17 +106,13 @@ def register_client_status(app: faust.App, outbox: Outbox, firms: FirmDirectory)
     @app.agent(outbox.source(CLIENT_EVENTS, CLOCK), name="client-status")
     async def client_status(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            try:
-                decoded = outbox.codec.decode(event.value)
-            except DeserializationError as exc:
-                await outbox.reject(event, STAGE, exc)
+            decoded = await outbox.accept(event, STAGE, frozenset({CLIENT_EVENT, TICK}))
+            if decoded is None:
                 continue
-            if decoded.schema_name == CLIENT_EVENT:
-                await on_client_event(event, decoded.record)
-            elif decoded.schema_name == TICK:
+            if decoded.schema_name == TICK:
                 await on_tick(event, decoded.record["now"])
             else:
-                await outbox.reject(event, STAGE, UnexpectedRecordError(decoded.schema_name))
+                await on_client_event(event, decoded.record)
             yield None
 
 

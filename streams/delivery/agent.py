@@ -10,10 +10,8 @@ from typing import Any
 import faust
 
 from schemas.catalogue import ALERTS, DELIVERY, DELIVERY_EVENT, MESSAGE_ROLLUP
-from schemas.errors import DeserializationError
 from streams.delivery import rules
 from streams.delivery.rules import MessageRollup
-from streams.errors import UnexpectedRecordError
 from streams.outbox import Outbox
 
 STAGE = "streams.delivery"
@@ -26,12 +24,8 @@ def register_delivery(app: faust.App, outbox: Outbox) -> None:
     @app.agent(outbox.source(DELIVERY), name="delivery-rollup")
     async def delivery_rollup(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            try:
-                decoded = outbox.codec.decode(event.value)
-                if decoded.schema_name != DELIVERY_EVENT:
-                    raise UnexpectedRecordError(decoded.schema_name)
-            except (DeserializationError, UnexpectedRecordError) as exc:
-                await outbox.reject(event, STAGE, exc)
+            decoded = await outbox.accept(event, STAGE, frozenset({DELIVERY_EVENT}))
+            if decoded is None:
                 continue
             record = decoded.record
             before = from_row(rollups.get(record["message_id"]))

@@ -10,9 +10,7 @@ import faust
 
 from schemas import firms
 from schemas.catalogue import FIRM_SETTINGS, FIRM_SETTINGS_TABLE, FIRM_SETTINGS_TOPIC
-from schemas.errors import DeserializationError
 from schemas.firms import FirmSettings
-from streams.errors import UnexpectedRecordError
 from streams.outbox import Outbox
 
 STAGE = "streams.firm_settings"
@@ -40,12 +38,8 @@ def register_firm_settings(app: faust.App, outbox: Outbox) -> FirmDirectory:
     @app.agent(outbox.source(FIRM_SETTINGS_TOPIC), name="firm-settings")
     async def firm_settings(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            try:
-                decoded = outbox.codec.decode(event.value)
-                if decoded.schema_name != FIRM_SETTINGS:
-                    raise UnexpectedRecordError(f"{decoded.schema_name} on firm-settings")
-            except (DeserializationError, UnexpectedRecordError) as exc:
-                await outbox.reject(event, STAGE, exc)
+            decoded = await outbox.accept(event, STAGE, frozenset({FIRM_SETTINGS}))
+            if decoded is None:
                 continue
             record = decoded.record
             table[record["firm_id"]] = {**record, "updated_at": record["updated_at"].isoformat()}

@@ -28,9 +28,7 @@ from schemas.catalogue import (
     TRACKING,
     TRACKING_EVENT,
 )
-from schemas.errors import DeserializationError
 from streams.effects import carry_out, record_trigger
-from streams.errors import UnexpectedRecordError
 from streams.firms.agent import FirmDirectory
 from streams.lockout import rules as lockout
 from streams.lockout.rules import LockoutPolicy, LockoutState
@@ -40,6 +38,7 @@ from streams.reminders.rules import ReturnLifecycle, ReturnState
 from streams.timers.wheel import TimerWheel
 
 STAGE = "streams.returns"
+ACCEPTED = frozenset({TRACKING_EVENT, RETURN_LIFECYCLE_EVENT, TICK})
 
 
 def register_returns(app: faust.App, outbox: Outbox, firms: FirmDirectory) -> None:
@@ -121,17 +120,13 @@ def register_returns(app: faust.App, outbox: Outbox, firms: FirmDirectory) -> No
     @app.agent(outbox.source(TRACKING, RETURN_LIFECYCLE, CLOCK), name="returns")
     async def returns(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            try:
-                decoded = outbox.codec.decode(event.value)
-            except DeserializationError as exc:
-                await outbox.reject(event, STAGE, exc)
+            decoded = await outbox.accept(event, STAGE, ACCEPTED)
+            if decoded is None:
                 continue
-            if decoded.schema_name in (RETURN_LIFECYCLE_EVENT, TRACKING_EVENT):
-                await on_record(event, decoded.schema_name, decoded.record)
-            elif decoded.schema_name == TICK:
+            if decoded.schema_name == TICK:
                 await on_tick(event, decoded.record["now"])
             else:
-                await outbox.reject(event, STAGE, UnexpectedRecordError(decoded.schema_name))
+                await on_record(event, decoded.schema_name, decoded.record)
             yield None
 
 
