@@ -203,3 +203,32 @@ class WebhookSettings(_Frozen):
     dedupe_cache_size: int = Field(
         100_000, gt=0, description="Event ids remembered in-process to skip redelivered events."
     )
+
+
+class QueryApiSettings(_Frozen):
+    """The tracking query API (`ctrack api serve`): firms' API keys and where it listens."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CTRACK_API_", frozen=True, extra="ignore", populate_by_name=True
+    )
+
+    keys: SecretStr = Field(
+        SecretStr(""),
+        validation_alias="CTRACK_API_KEYS",
+        description="firm_id:key,firm_id:key - each key (>= 16 characters) belongs to exactly "
+        "one firm; unset = every request is refused (401).",
+    )
+    host: str = Field("127.0.0.1", description="Interface the HTTP server binds.")
+    port: int = Field(8091, description="Port the HTTP server listens on.")
+
+    def firm_keys(self) -> list[tuple[str, str]]:
+        """The (firm_id, key) pairs; refuses malformed entries, short keys and shared keys."""
+        pairs: list[tuple[str, str]] = []
+        for entry in filter(None, (e.strip() for e in self.keys.get_secret_value().split(","))):
+            firm_id, _, key = entry.partition(":")
+            if not firm_id.strip() or len(key.strip()) < 16:
+                raise ValueError("CTRACK_API_KEYS entries are firm_id:key, keys >= 16 characters")
+            pairs.append((firm_id.strip(), key.strip()))
+        if len({key for _, key in pairs}) != len(pairs):
+            raise ValueError("CTRACK_API_KEYS: a key may belong to one firm only")
+        return pairs

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ctrack.cli.api import api_app
 from ctrack.cli.schemas import schemas_app
 from ctrack.cli.simulate import simulate_command
 from ctrack.cli.tail import tail_command
@@ -25,6 +26,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(api_app, name="api")
 app.command("simulate")(simulate_command)
 app.command("tail")(tail_command)
 
