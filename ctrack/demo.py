@@ -7,16 +7,19 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+from clickhouse_connect.driver.client import Client
 from rich.console import Console
+from rich.table import Table
 
 from ctrack.runtime import build_sink, process_codec
 from ctrack.settings import ClickHouseSettings, KafkaSettings, StackSettings, StreamSettings
 from producers.demo_scenario import demo_events, expected_locks
 from producers.event_producer import EventProducer
 from schemas.catalogue import TopicNames
-from services.timeline.query import return_timeline
+from services.timeline.query import TimelineEntry, return_timeline
 from sinks.clickhouse.connection import connect
 
 DEADLINE_S = 180.0
@@ -49,8 +52,12 @@ def run_demo(out: Console, console: Console, keep_broker: bool = True) -> int:
             local.down()
 
 
-def _run_story(  # type: ignore[no-untyped-def]
-    out: Console, console: Console, kafka: KafkaSettings, render, worker: subprocess.Popen[bytes]
+def _run_story(
+    out: Console,
+    console: Console,
+    kafka: KafkaSettings,
+    render: Callable[[str, list[TimelineEntry]], Table],
+    worker: subprocess.Popen[bytes],
 ) -> int:
     run_id = uuid.uuid4().hex[:8]
     events = list(demo_events(run_id, datetime.now(UTC).replace(microsecond=0)))
@@ -84,7 +91,7 @@ def _run_story(  # type: ignore[no-untyped-def]
     return 0
 
 
-def _stored(client, return_ids: list[str]) -> int:  # type: ignore[no-untyped-def]
+def _stored(client: Client, return_ids: list[str]) -> int:
     query = "SELECT count() FROM tracking_events FINAL WHERE return_id IN {ids:Array(String)}"
     return int(client.query(query, parameters={"ids": return_ids}).result_rows[0][0])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from ctrack.cli.tail import tail_command
 from ctrack.cli.webhooks import webhooks_app
 from ctrack.logs import configure_logging
 from ctrack.settings import ClickHouseSettings, KafkaSettings, StackSettings, StreamSettings
+
+if TYPE_CHECKING:
+    from services.timeline.query import TimelineEntry
 
 app = typer.Typer(help="ctrack: client tracking on Kafka for tax practices.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local single-node Kafka broker.", no_args_is_help=True)
@@ -149,7 +152,7 @@ def timeline(
     out.print(render_timeline(return_id, entries))
 
 
-def render_timeline(return_id: str, entries: list) -> Table:  # type: ignore[type-arg]
+def render_timeline(return_id: str, entries: list[TimelineEntry]) -> Table:
     table = Table(title=f"Client Tracking - return {return_id}")
     table.add_column("When (UTC)")
     table.add_column("Event")
