@@ -145,3 +145,18 @@ def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[WorkerFactor
 def stream_worker(workers: WorkerFactory) -> subprocess.Popen[bytes]:
     """One real worker on this test's topics (wall clock)."""
     return workers.start()
+
+
+# Tables whose tests insert the same event twice on purpose and check it is stored twice.
+DEDUPED_TABLES = ("tracking_events", "client_events", "client_status", "delivery_events")
+
+
+@pytest.fixture
+def paused_merges(clickhouse: Client) -> Iterator[None]:
+    """Hold background merges, which may collapse a test's deliberate duplicates at any time;
+    queries still deduplicate at read time (FINAL)."""
+    for table in DEDUPED_TABLES:
+        clickhouse.command(f"SYSTEM STOP MERGES {table}")
+    yield
+    for table in DEDUPED_TABLES:
+        clickhouse.command(f"SYSTEM START MERGES {table}")

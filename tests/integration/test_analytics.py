@@ -27,6 +27,8 @@ D1, D2, D3 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)
 CODEC = AvroCodec()
 DECODER = PlainDecoder(CODEC)
 
+pytestmark = pytest.mark.usefixtures("paused_merges")
+
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)

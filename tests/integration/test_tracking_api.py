@@ -19,6 +19,8 @@ from tests.integration.test_analytics import store
 D1 = date(2026, 3, 2)
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
+pytestmark = pytest.mark.usefixtures("paused_merges")
+
 
 class Firm:
     """One firm's API key and records with fresh ids."""
