@@ -45,9 +45,6 @@ class Outbox:
             return self._topics[specs[0].name]
         return _raw(self.app, *(self.names.of(spec) for spec in specs))
 
-    def topic(self, spec: TopicSpec) -> faust.TopicT:
-        return self._topics[spec.name]
-
     async def send(
         self, spec: TopicSpec, key: str | None, record: dict[str, Any], partition: int | None = None
     ) -> None:

@@ -176,19 +176,9 @@ def status(client_id: Annotated[str, typer.Argument(help="The client to look up.
     if record is None:
         raise _fail(f"no status recorded for client {client_id}")
     table = Table(title=f"Client {client_id}", show_header=False)
-    for field in (
-        "firm_id",
-        "status",
-        "identity_verified",
-        "verification_method",
-        "origin",
-        "has_email",
-        "active_link_id",
-        "active_link_expires_at",
-        "login_locked_until",
-        "updated_at",
-    ):
-        table.add_row(field, str(record.get(field)))
+    for field, value in record.items():
+        if field not in ("client_id", "caused_by"):  # the title names the client
+            table.add_row(field, str(value))
     out.print(table)
 
 

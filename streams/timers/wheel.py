@@ -112,9 +112,6 @@ class TimerWheel:
         self._buckets[_cursor_key(partition)] = end
         return sorted(due, key=lambda t: (t.due_at, t.key))
 
-    def pending(self) -> int:
-        return len(self._timers)
-
     def _pop_bucket(self, partition: int, bucket: int, now: datetime) -> list[Timer]:
         bucket_key = _bucket_key(partition, bucket)
         keys = self._buckets.get(bucket_key)
