@@ -232,3 +232,80 @@ class QueryApiSettings(_Frozen):
         if len({key for _, key in pairs}) != len(pairs):
             raise ValueError("CTRACK_API_KEYS: a key may belong to one firm only")
         return pairs
+
+
+DEVELOPMENT_AUTH_KEY = "ctrack-development-only-auth-secret-key"
+
+
+class AuthSettings(_Frozen):
+    """The dynamic password service (`ctrack auth serve`): secrets, limits, where it listens.
+
+    Firms authenticate with the same per-firm keys as the query API (CTRACK_API_KEYS).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="CTRACK_AUTH_", frozen=True, extra="ignore", populate_by_name=True
+    )
+
+    environment: str = Field("development", validation_alias="CTRACK_ENV")
+    secret_key: SecretStr = Field(
+        SecretStr(DEVELOPMENT_AUTH_KEY),
+        description="Master secret (>= 32 characters): link tokens, one-time password secrets "
+        "and the contact sealing key are derived from it (HKDF), one per purpose.",
+    )
+    secret_key_id: str = Field("k1", description="Names the secret key (recorded on sealed data).")
+    public_url: str = Field(
+        "http://127.0.0.1:8092", description="Base URL of client links in invites and emails."
+    )
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR / "auth",
+        validation_alias="CTRACK_AUTH_DATA_DIR",
+        description="Where the service keeps its durable state.",
+    )
+    otp_digits: int = Field(6, ge=6, le=8, description="Digits of a one-time password.")
+    otp_validity_s: int = Field(300, gt=0, description="A one-time password expires after this.")
+    otp_max_sends: int = Field(5, gt=0, description="At most this many codes per window...")
+    otp_send_window_s: int = Field(600, gt=0, description="...of this many seconds, per client.")
+    host: str = Field("127.0.0.1", description="Interface the HTTP server binds.")
+    port: int = Field(8092, description="Port the HTTP server listens on.")
+
+    def master_key(self) -> bytes:
+        """The key; refuses the development placeholder unless CTRACK_ENV=development."""
+        key = self.secret_key.get_secret_value()
+        if key == DEVELOPMENT_AUTH_KEY and self.environment != "development":
+            raise ValueError(
+                "set CTRACK_AUTH_SECRET_KEY: the development key is refused in production"
+            )
+        if len(key) < 32:
+            raise ValueError("CTRACK_AUTH_SECRET_KEY must be at least 32 characters")
+        return key.encode()
+
+
+class NotificationSettings(_Frozen):
+    """The notification dispatcher (`ctrack notify run`): providers per channel and their keys."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CTRACK_NOTIFY_", frozen=True, extra="ignore", populate_by_name=True
+    )
+
+    email_provider: str = Field("local", description="local | smtp | sendgrid")
+    sms_provider: str = Field("local", description="local | twilio")
+    group_id: str = Field("ctrack-dispatcher", description="Consumer group of the dispatcher.")
+    outbox_dir: Path = Field(
+        DEFAULT_DATA_DIR / "outbox",
+        validation_alias="CTRACK_NOTIFY_OUTBOX_DIR",
+        description="Local provider: where each message is written (one file per message).",
+    )
+    email_from: str = Field("no-reply@ctrack.local", description="Sender address of emails.")
+    smtp_host: str = Field("127.0.0.1")
+    smtp_port: int = Field(587)
+    smtp_username: str | None = Field(None)
+    smtp_password: SecretStr | None = Field(None)
+    smtp_starttls: bool = Field(True)
+    sendgrid_api_key: SecretStr | None = Field(None, validation_alias="SENDGRID_API_KEY")
+    twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
+    twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM_NUMBER")
+    status_callback_url: str | None = Field(
+        None, description="Public URL of the webhook ingest, passed to providers for callbacks."
+    )

@@ -12,6 +12,7 @@ RETURN_LIFECYCLE_EVENT = "ctrack.returns.ReturnLifecycleEvent"
 FIRM_SETTINGS = "ctrack.firms.FirmSettings"
 CLIENT_EVENT = "ctrack.clients.ClientEvent"
 CLIENT_STATUS = "ctrack.clients.ClientStatus"
+CLIENT_CONTACT = "ctrack.clients.ClientContact"
 DELIVERY_EVENT = "ctrack.delivery.DeliveryEvent"
 NOTIFICATION_REQUESTED = "ctrack.notifications.NotificationRequested"
 TRIGGER_FIRED = "ctrack.triggers.TriggerFired"
@@ -89,6 +90,16 @@ CLIENT_STATUS_TOPIC = TopicSpec(
     cleanup_policy="compact",
     description="Current status (Not Invited, Not Enrolled, Connected, ...) and lock state.",
 )
+CLIENT_CONTACTS = TopicSpec(
+    name="client-contacts",
+    value_schema=CLIENT_CONTACT,
+    key="client_id (UTF-8); compacted, the latest contact per client, null = erased",
+    partitions=KEYED_PARTITIONS,
+    retention_ms=-1,
+    cleanup_policy="compact",
+    description="Internal: clients' email and mobile number, sealed with AES-GCM, for the "
+    "dynamic password service and the notification dispatcher only.",
+)
 DELIVERY = TopicSpec(
     name="delivery",
     value_schema=DELIVERY_EVENT,
@@ -152,6 +163,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     FIRM_SETTINGS_TOPIC,
     CLIENT_EVENTS,
     CLIENT_STATUS_TOPIC,
+    CLIENT_CONTACTS,
     DELIVERY,
     NOTIFICATIONS,
     TRIGGERS,
