@@ -24,6 +24,9 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     # Java-compatible key hashing, as faust/aiokafka and Kafka Streams use: without it librdkafka's
     # CRC32 default puts one return's events on a different partition than faust's outputs.
     "partitioner": "murmur2_random",
+    # Successful deliveries are counted from the queue length instead of one Python callback per
+    # record (a fifth of the send path); failures still arrive one by one.
+    "delivery.report.only.error": True,
     "compression.type": "lz4",
     "linger.ms": 5,
     "batch.size": 512 * 1024,
@@ -46,7 +49,8 @@ _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{
 
 @dataclass
 class DeliveryStats:
-    """What the producer did so far: enqueued, acknowledged, failed, and waits on a full queue."""
+    """What the producer did so far: enqueued, acknowledged (as of the last flush), failed, and
+    waits on a full queue."""
 
     sent: int = 0
     delivered: int = 0
@@ -103,7 +107,7 @@ class EventProducer:
             self._producer.flush(FLUSH_TIMEOUT_S)
 
     def __len__(self) -> int:
-        """Records enqueued whose delivery report has not been served yet."""
+        """Records enqueued and not yet confirmed: successes are confirmed at each flush."""
         return self.stats.sent - self.stats.delivered - self.stats.failed
 
     def send(self, topic: str, key: str | bytes, schema_name: str, record: dict[str, Any]) -> None:
@@ -148,6 +152,8 @@ class EventProducer:
                 code="_TIMED_OUT",
                 retriable=True,
             )
+        # Nothing left in flight: every record sent so far was acknowledged or reported failed.
+        self.stats.delivered = self.stats.sent - self.stats.failed
         new_failures = self.stats.failed - self._failures_reported
         if new_failures and self.stats.last_error is not None:
             self._failures_reported = self.stats.failed
@@ -182,9 +188,8 @@ class EventProducer:
             raise DeliveryError.of(self.stats.fatal_error, "producer stopped by a fatal error")
 
     def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
-        if error is None:
-            self.stats.delivered += 1
-        else:
+        """Only failures are counted here; `delivered` follows from the queue length."""
+        if error is not None:
             self.stats.failed += 1
             self.stats.last_error = error
 
