@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,13 +17,27 @@ SCHEMA_NAME = DEAD_LETTER
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """Where a rejected record came from (partition and offset are -1 outside Kafka)."""
+    """Where a rejected record came from (partition and offset are -1 outside Kafka).
+
+    `identity` names a record that has no Kafka coordinates (e.g. an HTTP request body's hash),
+    so that its dead letter gets its own stable id; without it, the payload's hash is used.
+    """
 
     source_topic: str
     source_partition: int
     source_offset: int
     key: bytes | None
     payload: bytes
+    identity: str | None = None
+
+    def coordinates(self, stage: str) -> str:
+        """What the dead letter's id is derived from: equal for a retry, unique otherwise."""
+        if self.identity is not None:
+            return f"{stage}:{self.source_topic}:{self.identity}"
+        if self.source_offset < 0:
+            digest = hashlib.sha256(self.payload).hexdigest()
+            return f"{stage}:{self.source_topic}:sha256:{digest}"
+        return f"{stage}:{self.source_topic}:{self.source_partition}:{self.source_offset}"
 
 
 def dead_letter_record(
@@ -33,11 +48,8 @@ def dead_letter_record(
     Key, payload and reason are kept except for anything that looks like an SSN, phone
     number or email address, which is redacted (bad input may carry them in clear).
     """
-    coordinates = (
-        f"{stage}:{rejected.source_topic}:{rejected.source_partition}:{rejected.source_offset}"
-    )
     return {
-        "dead_letter_id": str(uuid5(DERIVED_EVENT_NAMESPACE, coordinates)),
+        "dead_letter_id": str(uuid5(DERIVED_EVENT_NAMESPACE, rejected.coordinates(stage))),
         "failed_at": failed_at,
         "stage": stage,
         "error_type": type(error).__name__,

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from threading import Lock
 from typing import Any, Protocol
-from uuid import uuid5
+from uuid import UUID
 
 import structlog
 
@@ -24,7 +24,6 @@ from producers.errors import DeliveryError
 from producers.event_producer import DeliveryStats
 from schemas import dead_letter
 from schemas.pii import PiiHasher, redact
-from schemas.tracking import DERIVED_EVENT_NAMESPACE
 from services.webhooks import sendgrid, twilio
 from services.webhooks.dedupe import RecentEventIds
 from services.webhooks.errors import NotConfigured, PayloadTooLarge, PublishFailed, RejectedRequest
@@ -185,21 +184,16 @@ def _dead_letter(
     truncated = not body.complete or len(payload) > DEAD_LETTER_PAYLOAD_MAX
     if truncated:
         payload = _cut_to_token(payload[:DEAD_LETTER_PAYLOAD_MAX])
-    rejected = dead_letter.Rejected(endpoint.path, -1, -1, None, payload)
+    # Named after the whole body (the payload kept may be redacted and cut): a retried request
+    # yields the same id, any other request its own.
+    identity = f"{type(error).__name__}:{hashlib.sha256(body.data).hexdigest()}"
+    rejected = dead_letter.Rejected(endpoint.path, -1, -1, None, payload, identity=identity)
     record = dead_letter.dead_letter_record(
         rejected, stage=endpoint.stage, error=error, failed_at=now
     )
-    # Off Kafka every request has partition/offset -1, so the library's coordinate-based id
-    # would fold all of an endpoint's dead letters into one row of the sink's ReplacingMergeTree.
-    # Name it after the body instead: a retried request still yields the same id.
-    digest = hashlib.sha256(body.data).hexdigest()
-    name = f"{endpoint.stage}:{type(error).__name__}:{digest}"
-    record["dead_letter_id"] = str(uuid5(DERIVED_EVENT_NAMESPACE, name))
     if truncated:
         record["reason"] += f" (only the first {len(payload)} bytes of the body are kept)"
-    return Outgoing(
-        uuid5(DERIVED_EVENT_NAMESPACE, name), dead_letter.SCHEMA_NAME, endpoint.path, record
-    )
+    return Outgoing(UUID(record["dead_letter_id"]), dead_letter.SCHEMA_NAME, endpoint.path, record)
 
 
 def _cut_to_token(payload: bytes) -> bytes:
