@@ -309,3 +309,27 @@ class NotificationSettings(_Frozen):
     status_callback_url: str | None = Field(
         None, description="Public URL of the webhook ingest, passed to providers for callbacks."
     )
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR,
+        validation_alias="CTRACK_DATA_DIR",
+        description="The send ledger (notification ids already sent) lives in <data_dir>/notify.",
+    )
+    contact_wait_s: float = Field(
+        300.0,
+        gt=0,
+        description="How long a notification waits for its client's contact on client-contacts "
+        "before it goes to the dead-letter topic.",
+    )
+    send_attempts: int = Field(
+        3, ge=1, description="Tries per send when the provider surely sent nothing (refused)."
+    )
+    retry_backoff_s: float = Field(0.5, ge=0, description="Pause before a retry, doubling.")
+    provider_timeout_s: float = Field(10.0, gt=0, description="Timeout of one provider call.")
+    sendgrid_api_url: str = Field(
+        "https://api.sendgrid.com", description="Base URL of SendGrid's v3 API."
+    )
+    twilio_api_url: str = Field("https://api.twilio.com", description="Base URL of Twilio's API.")
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.data_dir / "notify" / "ledger.db"

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ctrack.cli.api import api_app
+from ctrack.cli.notify import notify_app
 from ctrack.cli.schemas import schemas_app
 from ctrack.cli.simulate import simulate_command
 from ctrack.cli.tail import tail_command
@@ -30,6 +31,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(api_app, name="api")
+app.add_typer(notify_app, name="notify")
 app.command("simulate")(simulate_command)
 app.command("tail")(tail_command)
 

@@ -1,0 +1,1 @@
+"""Notification dispatcher: sends the `notifications` outbox by email and SMS, each id once."""
