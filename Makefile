@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit lint format bench stack-up stack-down clean
+.PHONY: help install browsers demo test test-unit lint format bench stack-up stack-down clean
 
 help: ## List the commands
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,10 +19,17 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED) ## Create the venv and install ctrack with its dev tools
 
+CHROMIUM ?= /usr/bin/chromium
+browsers: ## Install Debian's Chromium for the dashboard's browser test (skipped when present)
+	@test -x $(CHROMIUM) || { \
+	  sudo=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; }
+
 demo: $(INSTALLED) ## Start the local broker, run the lockout slice, print timelines (Access Locked)
 	$(BIN)/ctrack demo
 
-test: $(INSTALLED) ## Run every test (starts its own broker unless KAFKA_BOOTSTRAP_SERVERS is set)
+test: $(INSTALLED) browsers ## Run every test (starts its own broker unless KAFKA_BOOTSTRAP_SERVERS is set)
 	$(BIN)/pytest
 
 test-unit: $(INSTALLED) ## Run the fast unit tests only (no broker)

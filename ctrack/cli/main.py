@@ -12,6 +12,7 @@ from rich.table import Table
 from ctrack.cli.api import api_app
 from ctrack.cli.notify import notify_app
 from ctrack.cli.schemas import schemas_app
+from ctrack.cli.serve import SERVE_HELP, serve_command
 from ctrack.cli.simulate import simulate_command
 from ctrack.cli.tail import tail_command
 from ctrack.cli.webhooks import webhooks_app
@@ -33,6 +34,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(api_app, name="api")
 app.add_typer(notify_app, name="notify")
 app.command("simulate")(simulate_command)
+app.command("serve", help=SERVE_HELP)(serve_command)
 app.command("tail")(tail_command)
 
 console = Console(stderr=True)

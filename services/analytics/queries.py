@@ -52,18 +52,23 @@ def _seconds_to(name: str) -> str:
     return f"if({at} >= sent, ({millis}({at}) - {millis}(sent)) / 1000, NULL)"
 
 
+# Funnel steps that are counted but not timed (the same pass reads them).
+COUNTED_STEPS = {"delivered": "INITIAL_EMAIL_DELIVERED"}
+_STEPS = {**MILESTONES, **COUNTED_STEPS}
+
 _FIRST_TIMES = "".join(
     f",\n        minIfOrNull(occurred_at, event_type = '{event}') AS {name}_at"
-    for name, event in MILESTONES.items()
+    for name, event in _STEPS.items()
 )
 _TIMINGS = "".join(
     f",\n    countIf({name}_at >= sent) AS {name}_reached"
     f",\n    quantilesExactInclusive(0.5, 0.9, 0.99)({_seconds_to(name)}) AS {name}_quantiles"
     for name in MILESTONES
 )
-_MILESTONE_EVENTS = ", ".join(f"'{event}'" for event in MILESTONES.values())
+_COUNTS = "".join(f",\n    countIf({name}_at >= sent) AS {name}_reached" for name in COUNTED_STEPS)
+_MILESTONE_EVENTS = ", ".join(f"'{event}'" for event in _STEPS.values())
 TIME_TO_MILESTONES_SQL = f"""
-SELECT count() AS returns_sent{_TIMINGS}
+SELECT count() AS returns_sent{_TIMINGS}{_COUNTS}
 FROM (
     SELECT
         return_id,
@@ -154,6 +159,27 @@ class MilestoneTiming:
 
 
 @dataclass(frozen=True)
+class ReturnFunnel:
+    """Returns whose initial email was first processed in the range (`sent`), and how many of
+    them reached each later step. Steps are counted each on its own, like the milestones'
+    `reached`: a return accessed through a link whose open was never tracked still counts."""
+
+    sent: int
+    delivered: int  # Initial Email - Delivered
+    opened: int  # Initial Email - Open: human opens only (machine opens raise no such row)
+    accessed: int
+    esigned: int
+
+
+@dataclass(frozen=True)
+class ReturnMilestones:
+    """The return funnel and the time to each milestone, read in one pass."""
+
+    funnel: ReturnFunnel
+    timings: dict[str, MilestoneTiming]
+
+
+@dataclass(frozen=True)
 class ReminderConversion:
     """Signing reminders sent in the range and those followed by an e-sign within the window."""
 
@@ -189,6 +215,12 @@ def time_to_milestones(
 ) -> dict[str, MilestoneTiming]:
     """p50/p90/p99 time to first open, to access and to e-sign, for returns whose initial
     email was first processed between `start` and `end` (included)."""
+    return return_milestones(client, firm_id, start, end).timings
+
+
+def return_milestones(client: Client, firm_id: str, start: date, end: date) -> ReturnMilestones:
+    """The funnel of returns whose initial email was first processed between `start` and `end`
+    (included) and their time to each milestone, from one scan of the firm's events."""
     row = client.query(TIME_TO_MILESTONES_SQL, parameters=_range(firm_id, start, end)).result_rows[
         0
     ]
@@ -198,7 +230,10 @@ def time_to_milestones(
         reached, quantiles = int(rest[2 * index]), rest[2 * index + 1]
         p50, p90, p99 = quantiles if reached else (None, None, None)
         timings[name] = MilestoneTiming(name, sent, reached, p50, p90, p99)
-    return timings
+    delivered = int(rest[2 * len(MILESTONES)])  # the first of COUNTED_STEPS
+    steps = {name: timing.reached for name, timing in timings.items()}
+    funnel = ReturnFunnel(sent, delivered, steps["first_open"], steps["access"], steps["esign"])
+    return ReturnMilestones(funnel, timings)
 
 
 def reminder_conversion(

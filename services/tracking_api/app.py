@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from ctrack.settings import QueryApiSettings
 from services.tracking_api.auth import KeyRing
+from services.tracking_api.dashboard import dashboard_router
 from services.tracking_api.routes import router
 
 
@@ -20,10 +21,12 @@ def create_app(clickhouse: Client, settings: QueryApiSettings) -> FastAPI:
     app = FastAPI(
         title="ctrack tracking API",
         description="A firm's Client Tracking timelines, client history and engagement. "
-        "Every request carries `Authorization: Bearer <api key>`; a key sees its firm only.",
+        "Every request carries `Authorization: Bearer <api key>`; a key sees its firm only. "
+        "The engagement dashboard (a page that asks for the key) is at /dashboard.",
         version="1",
     )
     app.state.clickhouse = clickhouse
     app.state.key_ring = KeyRing.of(settings.firm_keys())
     app.include_router(router)
+    app.include_router(dashboard_router)
     return app

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.analytics.queries import DailyEngagement, firm_engagement
+from services.analytics.season import SeasonOverview, season_overview
 from services.tracking_api import queries
 from services.tracking_api.auth import KeyRing
 from services.tracking_api.pagination import (
@@ -107,6 +108,13 @@ class Engagement:
     days: list[DailyEngagement]
 
 
+@dataclass(frozen=True)
+class FirmIdentity:
+    """The firm an API key belongs to."""
+
+    firm_id: str
+
+
 def _not_found(what: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found")
 
@@ -141,8 +149,28 @@ def client_history(
 @router.get("/engagement")
 def engagement(firm_id: FirmId, ch: ClickHouse, start: Start, end: End) -> Engagement:
     """The firm's engagement per day from `from` to `to` (both included, at most 400 days)."""
+    _check_range(start, end)
+    return Engagement(start, end, firm_engagement(ch, firm_id, start, end))
+
+
+@router.get("/firm")
+def firm(firm_id: FirmId) -> FirmIdentity:
+    """The firm the presented API key belongs to."""
+    return FirmIdentity(firm_id)
+
+
+@router.get("/season")
+def season(firm_id: FirmId, ch: ClickHouse, start: Start, end: End) -> SeasonOverview:
+    """The engagement dashboard's figures from `from` to `to` (both included, at most 400 days):
+    distinct totals, the return funnel (initial email processed, delivered, opened by a human,
+    accessed, e-signed), time to first open / access / e-sign (p50, p90, p99 in seconds),
+    signing reminder -> e-sign conversion, the invite -> connected funnel, and every day."""
+    _check_range(start, end)
+    return season_overview(ch, firm_id, start, end)
+
+
+def _check_range(start: date, end: date) -> None:
     if start > end:
         raise HTTPException(_UNPROCESSABLE, "`from` is after `to`")
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise HTTPException(_UNPROCESSABLE, f"at most {MAX_RANGE_DAYS} days at a time")
-    return Engagement(start, end, firm_engagement(ch, firm_id, start, end))
