@@ -50,6 +50,14 @@ bench: $(INSTALLED) ## Every benchmark (each starts its own broker; see docs/BEN
 	$(BIN)/python bench/sink.py
 	$(BIN)/python bench/stream_worker.py
 
+.PHONY: bench-season bench-faults
+SCALE ?= small
+bench-season: $(INSTALLED) ## A tax season through the whole pipeline vs a baseline (SCALE=tiny|small|medium|full)
+	$(BIN)/python bench/season.py --scale $(SCALE)
+
+bench-faults: $(INSTALLED) ## Broker, worker and sink killed mid-run, poison records: reconciliation each
+	$(BIN)/python bench/faults.py
+
 stack-up: $(INSTALLED) ## Start the local Kafka broker
 	$(BIN)/ctrack stack up
 

@@ -49,6 +49,13 @@ def simulate_command(
     start: Annotated[
         str | None, typer.Option(help="Start of the window, ISO 8601 (UTC if no offset).")
     ] = None,
+    source_only: Annotated[
+        bool,
+        typer.Option(
+            help="Leave out the events the stream worker derives itself (status changes, "
+            "login locked, superseded links, identity verified by a code)."
+        ),
+    ] = False,
 ) -> None:
     """Simulate a tax season (firms, clients, returns, emails, SMS) and produce it to Kafka."""
     from ctrack.runtime import process_codec
@@ -78,7 +85,7 @@ def simulate_command(
     started = time.monotonic()
     try:
         with _relaxed_gc(), EventProducer(kafka, process_codec()) as producer:
-            _produce(plan, producer, counts, rate)
+            _produce(plan, producer, counts, rate, source_only)
     except (ProducerError, SchemaError) as exc:
         _summary(counts, names, time.monotonic() - started)
         raise _fail(str(exc)) from None
@@ -88,7 +95,11 @@ def simulate_command(
 
 
 def _produce(
-    plan: SimulationPlan, producer: EventProducer, counts: Counter[str], rate: float
+    plan: SimulationPlan,
+    producer: EventProducer,
+    counts: Counter[str],
+    rate: float,
+    source_only: bool = False,
 ) -> None:
     """Send every record of the plan, paced to `rate`, with a progress bar over the window."""
     window_ms = plan.end_ms - plan.start_ms
@@ -97,7 +108,7 @@ def _produce(
     with _progress() as progress:
         first = f"{plan.start:%Y-%m-%d %H:%M}"
         task = progress.add_task(first, total=window_ms, events=0, rate=0.0)
-        for schema_name, key, record in simulate(plan):
+        for schema_name, key, record in simulate(plan, source_only=source_only):
             producer.send_record(schema_name, key, record)
             counts[schema_name] += 1
             sent += 1

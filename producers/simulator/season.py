@@ -18,20 +18,26 @@ from producers.simulator.delivery import Mailer
 from producers.simulator.firms import make_firms
 from producers.simulator.plan import FunnelRates, SimulationPlan
 from producers.simulator.returns import ReturnDesk
+from producers.simulator.sources import source_events
 
 __all__ = ["SimulatedRecord", "simulate"]
 
 CLIENT_WINDOW_SHARE = 0.5  # clients are added during the first half of the window
 
 
-def simulate(plan: SimulationPlan, rates: FunnelRates | None = None) -> Iterator[SimulatedRecord]:
+def simulate(
+    plan: SimulationPlan, rates: FunnelRates | None = None, *, source_only: bool = False
+) -> Iterator[SimulatedRecord]:
     """Every record of the plan as (schema name, key, record), in time order.
 
     The same plan (seed included) always yields the same sequence: all randomness comes from
     one `random.Random(plan.seed)` and ids are derived from the run, never from the clock.
+    `source_only` leaves out the records the stream worker derives itself (see `sources`);
+    the stories, and so every other record, stay the same.
     """
     season = _Season(plan, rates or FunnelRates())
-    return season.agenda.run()
+    records = season.agenda.run()
+    return source_events(records) if source_only else records
 
 
 def run_tag(plan: SimulationPlan) -> str:
