@@ -58,6 +58,10 @@ bench-season: $(INSTALLED) ## A tax season through the whole pipeline vs a basel
 bench-faults: $(INSTALLED) ## Broker, worker and sink killed mid-run, poison records: reconciliation each
 	$(BIN)/python bench/faults.py
 
+.PHONY: bench-auth
+bench-auth: $(INSTALLED) ## Dynamic password service: link-open and code-verify latency at 500 requests/s vs a trivial endpoint
+	$(BIN)/python bench/auth.py
+
 stack-up: $(INSTALLED) ## Start the local Kafka broker
 	$(BIN)/ctrack stack up
 

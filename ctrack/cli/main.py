@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ctrack.cli.api import api_app
+from ctrack.cli.auth import auth_app
 from ctrack.cli.notify import notify_app
 from ctrack.cli.schemas import schemas_app
 from ctrack.cli.serve import SERVE_HELP, serve_command
@@ -32,6 +33,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(api_app, name="api")
+app.add_typer(auth_app, name="auth")
 app.add_typer(notify_app, name="notify")
 app.command("simulate")(simulate_command)
 app.command("serve", help=SERVE_HELP)(serve_command)
