@@ -50,6 +50,11 @@ bench: $(INSTALLED) ## Every benchmark (each starts its own broker; see docs/BEN
 	$(BIN)/python bench/sink.py
 	$(BIN)/python bench/stream_worker.py
 
+.PHONY: bench-queries
+RETURNS ?= 40000
+bench-queries: $(INSTALLED) ## Timeline and dashboard latency on a season generated in chdb (RETURNS=4000000: 100M events)
+	$(BIN)/python bench/queries.py --returns $(RETURNS)
+
 .PHONY: bench-season bench-faults
 SCALE ?= small
 bench-season: $(INSTALLED) ## A tax season through the whole pipeline vs a baseline (SCALE=tiny|small|medium|full)

@@ -60,6 +60,20 @@ class PlainDecoder:
             )
         return name, record  # type: ignore[return-value]  # a record schema reads as a dict
 
+    def decode_checked(self, payload: bytes) -> tuple[str, dict[str, Any]]:
+        """As `decode`, with every logical type read and so checked (a UUID that does not
+        parse, say, is a DeserializationError): for records ClickHouse refused."""
+        decoded = self._codec.decode(payload)
+        return decoded.schema_name, flatten(decoded.record)
+
+    def current_header(self, schema_name: str) -> bytes | None:
+        """The single-object header of the current version of `schema_name`, when records
+        with it decode without schema resolution."""
+        for fingerprint, (name, _) in self._plain.items():
+            if name == schema_name:
+                return SINGLE_OBJECT_MARKER + fingerprint
+        return None
+
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:
     """`record` with datetimes as epoch millis, dates as day numbers and UUIDs as strings."""

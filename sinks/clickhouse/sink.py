@@ -1,18 +1,20 @@
 """Kafka -> ClickHouse: batches per (topic, partition), inserts, then commits offsets.
 
 At-least-once: offsets are committed only after every row read before them is stored, so a
-crash re-reads (and re-inserts) at most the uncommitted tail. Each insert carries a token
-naming its offset range, so a retried insert is dropped by ClickHouse; rows stored twice
-anyway (a crash between insert and commit) collapse in the ReplacingMergeTree tables and
-read once with FINAL.
+crash re-reads (and re-inserts) at most the uncommitted tail; inserts are retry-safe and rows
+stored twice read once (see `writing.py`).
+
+Fast path: values written with a current contract schema are not decoded here; ClickHouse
+decodes them (`avro_frames.py`, `avro_loading.py`), one insert per table per flush. Anything
+else (older writer schemas, the registry wire format, dead letters) is decoded here into rows.
+A flush's inserts run on a background thread while the next batch is consumed; at most one
+flush is in flight, so memory stays bounded: two batches of values and one batch's container.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import structlog
@@ -20,54 +22,22 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from ctrack.settings import KafkaSettings, SinkSettings
-from schemas import dead_letter
-from schemas.catalogue import ALL_TOPICS, TopicNames
 from schemas.codec import AvroCodec
-from schemas.dead_letter import Rejected
-from schemas.errors import DeserializationError
-from sinks.clickhouse.batching import PartitionBatch, SinkBuffer, TopicPartitionKey
-from sinks.clickhouse.decoding import PlainDecoder, flatten
-from sinks.clickhouse.rows import Row
-from sinks.clickhouse.tables import DEAD_LETTERS, TABLE_OF_SCHEMA, Table
+from sinks.clickhouse.avro_frames import zigzag_varint
+from sinks.clickhouse.batching import Flush, SinkBuffer
+from sinks.clickhouse.decoding import PlainDecoder
+from sinks.clickhouse.errors import InsertFailed as InsertFailed  # re-exported: callers catch it
+from sinks.clickhouse.errors import SinkError as SinkError
+from sinks.clickhouse.records import RecordReader, coordinates
+from sinks.clickhouse.records import SinkStats as SinkStats
+from sinks.clickhouse.routing import routes
+from sinks.clickhouse.writing import FlushWriter
 
 log = structlog.get_logger(__name__)
-STAGE = "sinks.clickhouse"
-CONSUME_CHUNK = 5000
+CONSUME_CHUNK = 10_000
 INSERT_ATTEMPTS = 5
 RETRY_BACKOFF_S = 0.5
 _POLL_TIMEOUT_S = 0.2
-
-
-class SinkError(Exception):
-    """Root of the sink's errors."""
-
-
-class InsertFailed(SinkError):
-    """An insert still failed after the bounded retries; nothing after the last commit is
-    acknowledged, so a restarted sink reads it again."""
-
-
-class UnexpectedSchemaError(DeserializationError):
-    """A record decoded fine but its schema is not the one its topic carries."""
-
-
-@dataclass
-class SinkStats:
-    """What the sink did: rows stored per table, flushes, dead letters it raised, skips."""
-
-    rows_written: dict[str, int] = field(default_factory=dict)
-    flushes: int = 0
-    dead_letters: int = 0
-    tombstones: int = 0
-
-
-@dataclass(frozen=True)
-class _Route:
-    """Where one topic's records go: the schema they must have and its table."""
-
-    schema_name: str
-    table: Table
-    compacted: bool
 
 
 class ClickHouseSink:
@@ -83,28 +53,32 @@ class ClickHouseSink:
         insert_attempts: int = INSERT_ATTEMPTS,
         retry_backoff_s: float = RETRY_BACKOFF_S,
         consumer_overrides: dict[str, Any] | None = None,
+        fast_path: bool = True,
     ):
         """`insert_attempts` tries per insert, `retry_backoff_s` doubling between them;
-        `consumer_overrides`: librdkafka properties (tests, tuning)."""
+        `consumer_overrides`: librdkafka properties (tests, tuning); `fast_path=False`
+        decodes every record here (benchmarks compare the two)."""
         self.client = client
         self.settings = settings
         self.stats = SinkStats()
-        self.insert_attempts = insert_attempts
-        self.retry_backoff_s = retry_backoff_s
-        self._decoder = PlainDecoder(codec)
-        self._tables = {table.name: table for table in TABLE_OF_SCHEMA.values()}
-        names = TopicNames(kafka.topic_prefix)
-        self._routes = {
-            names.of(spec): _Route(
-                spec.value_schema,
-                TABLE_OF_SCHEMA[spec.value_schema],
-                spec.cleanup_policy == "compact",
-            )
-            for spec in ALL_TOPICS
-            if spec.value_schema in TABLE_OF_SCHEMA
-        }
+        decoder = PlainDecoder(codec)
+        self._routes = routes(kafka.topic_prefix, decoder, fast_path)
+        self._reader = RecordReader(decoder, self.stats)
+        framed = {r.table.name: r for r in self._routes.values() if r.frames is not None}
+        self._writer = FlushWriter(
+            client,
+            framed,
+            lambda route, message: self._reader.row(
+                route, message, message.value() or b"", checked=True
+            ),
+            self.stats,
+            attempts=insert_attempts,
+            backoff_s=retry_backoff_s,
+        )
         self._buffer = SinkBuffer(settings.batch_max_rows)
         self._failed = False
+        self._inserter = ThreadPoolExecutor(1, thread_name_prefix="ctrack-sink-insert")
+        self._in_flight: tuple[Future[None], list[TopicPartition]] | None = None
         self._consumer = Consumer(
             {
                 "bootstrap.servers": kafka.bootstrap,
@@ -114,6 +88,10 @@ class ClickHouseSink:
                 "partition.assignment.strategy": "cooperative-sticky",
                 # bound what librdkafka prefetches too: our buffer is not the only memory
                 "queued.max.messages.kbytes": 64 * 1024,
+                # large fetches: at the 1 MB default, fetching bounds the sink (~140k vs ~245k
+                # records/s measured); the prefetch bound above still holds
+                "max.partition.fetch.bytes": 8 * 1024 * 1024,
+                "fetch.max.bytes": 64 * 1024 * 1024,
                 **(consumer_overrides or {}),
             }
         )
@@ -134,37 +112,49 @@ class ClickHouseSink:
             while not should_stop():
                 # never read more than fits: a slow ClickHouse slows consumption (backpressure)
                 chunk = min(CONSUME_CHUNK, self._buffer.room)
-                for message in self._consumer.consume(num_messages=chunk, timeout=_POLL_TIMEOUT_S):
-                    self._accept(message)
+                self._accept(self._consumer.consume(num_messages=chunk, timeout=_POLL_TIMEOUT_S))
                 if self._buffer.due(self.settings.batch_max_seconds):
-                    self.flush()
+                    self._flush_in_background()
             self.flush()
         except BaseException:
             self._failed = True  # closing must not flush (or commit) past a failure
             raise
         finally:
-            self._consumer.close()
+            try:
+                self._consumer.close()
+            finally:
+                self._inserter.shutdown(wait=True)
         return self.stats
 
     def flush(self) -> None:
-        """Insert every partition's batch, then commit the offsets after it."""
-        batches = self._buffer.take()
-        try:
-            if batches:
-                self._commit(self._write(batches))
-                self.stats.flushes += 1
-        finally:
-            batches.clear()
+        """Insert everything read so far, then commit the offsets after it."""
+        self._settle()
+        flush = self._buffer.take()
+        if flush.batches:
+            self._writer.write(self._writer.prepare(flush))
+            self._committed(_offsets(flush))
 
-    def _write(self, batches: dict[TopicPartitionKey, PartitionBatch]) -> list[TopicPartition]:
-        """Insert each batch's rows table by table; the offsets to commit once all are stored."""
-        commits = []
-        for (topic, partition), batch in batches.items():
-            for table_name, rows in batch.rows.items():
-                token = batch.dedup_token(topic, partition, table_name)
-                self._insert(self._tables[table_name], rows, token)
-            commits.append(TopicPartition(topic, partition, batch.last_offset + 1))
-        return commits
+    def _flush_in_background(self) -> None:
+        """Start inserting the buffer on the inserter thread, once the previous flush is
+        stored and committed; its offsets are committed by the next `_settle`."""
+        self._settle()
+        flush = self._buffer.take()
+        if flush.batches:
+            writes = self._writer.prepare(flush)
+            self._in_flight = (self._inserter.submit(self._writer.write, writes), _offsets(flush))
+
+    def _settle(self) -> None:
+        """Wait for the flush in flight, if any, and commit its offsets; raises its error."""
+        if self._in_flight is None:
+            return
+        future, offsets = self._in_flight
+        self._in_flight = None
+        future.result()
+        self._committed(offsets)
+
+    def _committed(self, offsets: list[TopicPartition]) -> None:
+        self._commit(offsets)
+        self.stats.flushes += 1
 
     def _commit(self, offsets: list[TopicPartition]) -> None:
         try:
@@ -174,67 +164,51 @@ class ClickHouseSink:
             # commit and the rows stored twice read once (ReplacingMergeTree + FINAL)
             log.warning("commit_failed", error=str(exc))
 
-    def _insert(self, table: Table, rows: list[Row], token: str) -> None:
-        columns = list(zip(*rows, strict=True))
-        for attempt in range(1, self.insert_attempts + 1):
-            try:
-                self.client.insert(
-                    table.name,
-                    columns,
-                    column_names=table.columns,
-                    column_oriented=True,
-                    settings={"insert_deduplication_token": token, "async_insert": 0},
+    def _accept(self, messages: list[Message]) -> None:
+        """Buffer consumed messages: values with a fast-path header as they are, the rest
+        decoded into rows (or dead letters).
+
+        The sink's hot loop (about a microsecond a record): consecutive messages mostly share
+        a partition, so its batch and frames are looked up once per run of them.
+        """
+        buffer, routes, reader = self._buffer, self._routes, self._reader
+        topic, partition = "", -1
+        accepted = 0
+        for message in messages:
+            if message.error() is not None:
+                self._consume_error(message)
+                continue
+            offset: int = message.offset()  # type: ignore[assignment]  # consumed: has one
+            if message.partition() != partition or message.topic() != topic:
+                topic, partition, offset = coordinates(message)
+                route = routes[topic]
+                batch = buffer.batch(topic, partition, offset)
+                header = route.frames.header if route.frames is not None else None
+                frames = batch.frames_of(route.table.name) if header is not None else None
+            payload = message.value()
+            if frames is not None and payload is not None and payload.startswith(header):  # type: ignore[arg-type]
+                frames.parts += (
+                    payload,
+                    frames.partition_suffix,
+                    zigzag_varint(offset),
+                    frames.mark_suffix,
                 )
-                break
-            except Exception as exc:  # noqa: BLE001 - any failed write is retried, then raised
-                if attempt == self.insert_attempts:
-                    raise InsertFailed(
-                        f"{table.name}: insert of {len(rows)} rows failed {attempt} times: {exc}"
-                    ) from exc
-                delay = self.retry_backoff_s * 2 ** (attempt - 1)
-                log.warning("insert_retry", table=table.name, attempt=attempt, error=str(exc))
-                time.sleep(delay)
-        written = self.stats.rows_written
-        written[table.name] = written.get(table.name, 0) + len(rows)
+                frames.messages.append(message)
+            elif payload is None and route.compacted:  # a tombstone deletes a key: not stored
+                self.stats.tombstones += 1
+            else:
+                table, row = reader.row(route, message, payload or b"")
+                batch.add_row(table.name, row)
+            batch.last_offset = offset
+            batch.records += 1
+            accepted += 1
+        buffer.grew(accepted)
 
-    def _accept(self, message: Message) -> None:
+    @staticmethod
+    def _consume_error(message: Message) -> None:
         error = message.error()
-        if error is not None:
-            if error.code() != KafkaError._PARTITION_EOF:
-                log.error("consume_error", error=str(error))
-            return
-        topic, partition, offset = _coordinates(message)
-        route = self._routes[topic]
-        payload = message.value()
-        if payload is None and route.compacted:  # a tombstone deletes a key: nothing to store
-            self.stats.tombstones += 1
-            self._buffer.add(topic, partition, offset, None, ())
-            return
-        table, row = self._row(route, message, payload or b"")
-        self._buffer.add(topic, partition, offset, table.name, row)
-
-    def _row(self, route: _Route, message: Message, payload: bytes) -> tuple[Table, Row]:
-        """The table and row for a message; anything unreadable becomes a dead-letter row."""
-        topic, partition, offset = _coordinates(message)
-        try:
-            schema_name, record = self._decoder.decode(payload)
-            if schema_name != route.schema_name:
-                raise UnexpectedSchemaError(f"{schema_name} does not belong on {topic}")
-            return route.table, route.table.to_row(record, partition, offset)
-        except DeserializationError as exc:
-            return DEAD_LETTERS, self._dead_letter(message, payload, exc)
-
-    def _dead_letter(self, message: Message, payload: bytes, exc: Exception) -> Row:
-        topic, partition, offset = _coordinates(message)
-        rejected = Rejected(topic, partition, offset, message.key(), payload)
-        record = dead_letter.dead_letter_record(
-            rejected, stage=STAGE, error=exc, failed_at=datetime.now(UTC)
-        )
-        log.warning(
-            "dead_letter", reason=record["reason"], topic=topic, partition=partition, offset=offset
-        )
-        self.stats.dead_letters += 1
-        return DEAD_LETTERS.to_row(flatten(record), partition, offset)
+        if error is not None and error.code() != KafkaError._PARTITION_EOF:
+            log.error("consume_error", error=str(error))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # hand partitions over with everything read from them stored and committed
@@ -247,8 +221,9 @@ class ClickHouseSink:
         log.warning("partitions_lost", partitions=len(partitions), dropped=dropped)
 
 
-def _coordinates(message: Message) -> tuple[str, int, int]:
-    """Topic, partition and offset of a consumed (non-error) message, which always has them."""
-    topic, partition, offset = message.topic(), message.partition(), message.offset()
-    assert topic is not None and partition is not None and offset is not None  # noqa: S101
-    return topic, partition, offset
+def _offsets(flush: Flush) -> list[TopicPartition]:
+    """The offsets to commit once a flush is stored: after the last record of each batch."""
+    return [
+        TopicPartition(topic, partition, batch.last_offset + 1)
+        for (topic, partition), batch in flush.batches.items()
+    ]
