@@ -122,17 +122,6 @@ class StreamSettings(_Frozen):
         "only ticks produced onto the clock topic by someone else (tests, replays) move time.",
     )
     tick_interval_s: float = Field(1.0, description="Seconds between clock ticks (wall clock).")
-    batch_max_events: int = Field(
-        1000,
-        ge=1,
-        description="An agent processes at most this many already-arrived events as one batch.",
-    )
-    producer_linger_s: float = Field(
-        0.005,
-        ge=0,
-        description="The worker's producer gathers records this long per partition before "
-        "sending (fewer, larger requests; adds to latency).",
-    )
 
     @property
     def store_dir(self) -> Path:

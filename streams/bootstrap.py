@@ -27,8 +27,6 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
         topic_replication_factor=kafka.replication_factor,
         topic_allow_declare=True,
         producer_acks=-1,
-        producer_linger=settings.producer_linger_s,
-        producer_max_batch_size=262_144,
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
@@ -38,9 +36,9 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
     )
     outbox = Outbox(app, names, codec)
     firms = register_firm_settings(app, outbox)
-    register_client_status(app, outbox, firms, settings.batch_max_events)
-    register_returns(app, outbox, firms, settings.batch_max_events)
-    register_delivery(app, outbox, settings.batch_max_events)
+    register_client_status(app, outbox, firms)
+    register_returns(app, outbox, firms)
+    register_delivery(app, outbox)
     if settings.clock == "wall":
         register_clock(app, outbox, settings.tick_interval_s)
     return app

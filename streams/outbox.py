@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
-from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import faust
 import structlog
@@ -33,8 +31,7 @@ def _raw(app: faust.App, *names: str, spec: TopicSpec | None = None) -> faust.To
 
 
 class Outbox:
-    """Sources for agents (one faust topic per catalogue entry, or several read as one) and
-    encoded sends."""
+    """One faust topic per catalogue entry for sending; multi-topic sources for agents."""
 
     def __init__(self, app: faust.App, names: TopicNames, codec: AvroCodec):
         self.app = app
@@ -52,18 +49,10 @@ class Outbox:
         self, spec: TopicSpec, key: str | None, record: dict[str, Any], partition: int | None = None
     ) -> None:
         """Encode `record` with the topic's schema and send it (keyed: same partition per key)."""
-        topic = self.names.of(spec)
-        value = self.codec.encode(spec.value_schema, record, topic=topic)
-        await self._publish(topic, key.encode() if key is not None else None, value, partition)
-
-    async def _publish(
-        self, topic: str, key: bytes | None, value: bytes, partition: int | None
-    ) -> None:
-        """Queue the record on faust's producer, which faust flushes before it commits input
-        offsets; its partitioner is the Java-compatible murmur2 of the key, like `Topic.send`,
-        without the per-record future and sensors of that path."""
-        sent = await self.app.producer.send(topic, key, value, partition, None, None)
-        cast("asyncio.Future[Any]", sent).add_done_callback(partial(_warn_if_failed, topic))
+        value = self.codec.encode(spec.value_schema, record, topic=self.names.of(spec))
+        await self._topics[spec.name].send(
+            key=key.encode() if key is not None else None, value=value, partition=partition
+        )
 
     async def accept(
         self, event: faust.EventT[bytes], stage: str, expected: frozenset[str]
@@ -102,12 +91,7 @@ class Outbox:
             partition=message.partition,
             offset=message.offset,
         )
-        topic = self.names.of(DEAD_LETTERS)
-        value = self.codec.encode(dead_letter.SCHEMA_NAME, record, topic=topic)
-        await self._publish(topic, message.key, value, None)
-
-
-def _warn_if_failed(topic: str, delivery: asyncio.Future[Any]) -> None:
-    """faust's own send path only logs a record the broker refused after its retries, too."""
-    if not delivery.cancelled() and delivery.exception() is not None:
-        log.error("send_failed", topic=topic, error=repr(delivery.exception()))
+        value = self.codec.encode(
+            dead_letter.SCHEMA_NAME, record, topic=self.names.of(DEAD_LETTERS)
+        )
+        await self._topics[DEAD_LETTERS.name].send(key=message.key, value=value)

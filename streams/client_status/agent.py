@@ -1,12 +1,8 @@
-"""Faust adapter of the client status rule: client events and clock ticks in, status out.
-
-Events come in batches; each partition's events are folded in arrival order, outputs are sent
-as they are decided, and each changed table key is written once at the end of the batch.
-"""
+"""Faust adapter of the client status rule: client events and clock ticks in, status out."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -24,101 +20,26 @@ from schemas.catalogue import (
     CLOCK,
     TICK,
 )
-from streams.batches import BatchTable, batches, by_partition, in_partition_of
 from streams.client_status import rules
 from streams.client_status.state import ClientState, from_row, to_row
 from streams.effects import carry_out, record_trigger
-from streams.firms.agent import BatchFirms, FirmDirectory
+from streams.firms.agent import FirmDirectory
 from streams.outbox import Outbox
 from streams.timers.wheel import TimerWheel
 
 STAGE = "streams.client_status"
-ACCEPTED = frozenset({CLIENT_EVENT, TICK})
 
 
-TABLES = (CLIENT_STATE, CLIENT_TIMERS, CLIENT_TIMER_BUCKETS)
-
-
-def register_client_status(
-    app: faust.App, outbox: Outbox, firms: FirmDirectory, max_batch: int
-) -> None:
+def register_client_status(app: faust.App, outbox: Outbox, firms: FirmDirectory) -> None:
     """Attach the client status agent, its state and timer tables."""
-    tables = [
-        BatchTable(app, app.Table(spec.name, default=None, partitions=CLIENT_EVENTS.partitions))
-        for spec in TABLES
-    ]
-
-    @app.agent(outbox.source(CLIENT_EVENTS, CLOCK), name="client-status")
-    async def client_status(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for events in batches(stream, max_batch, float(__import__('os').environ.get('GATHER', '0'))):
-            settings = firms.for_batch()
-            for group in by_partition(events):
-                with in_partition_of(group[0]):
-                    await ClientsBatch(tables, outbox, settings).run(group)
-            yield None
-
-
-class ClientsBatch:
-    """One partition's share of a batch, folded through the client status rule."""
-
-    def __init__(self, tables: Sequence[BatchTable], outbox: Outbox, firms: BatchFirms):
-        self.outbox = outbox
-        self.firms = firms
-        self.tables = [table.write_back() for table in tables]
-        self.states, timers, buckets = self.tables
-        self.wheel = TimerWheel(timers, buckets)
-
-    async def run(self, events: Sequence[faust.EventT[bytes]]) -> None:
-        """Apply the events in order, then write each changed key once."""
-        for event in events:
-            decoded = await self.outbox.accept(event, STAGE, ACCEPTED)
-            if decoded is None:
-                continue
-            if decoded.schema_name == TICK:
-                await self.on_tick(event, decoded.record["now"])
-            else:
-                await self.on_client_event(event, decoded.record)
-        for table in self.tables:
-            await table.flush(events[0].message.partition)
-
-    async def on_client_event(self, event: faust.EventT[bytes], record: dict[str, Any]) -> None:
-        client_event = clients.from_record(record)
-        before = _load(self.states.get(client_event.client_id))
-        result = rules.apply(before, client_event, self.firms.get(client_event.firm_id))
-        await self.settle(
-            event,
-            before,
-            result,
-            client_event.firm_id,
-            client_event.event_id,
-            client_event.occurred_at,
-            client_event.client_id,
-        )
-
-    async def on_tick(self, event: faust.EventT[bytes], now: datetime) -> None:
-        for timer in self.wheel.pop_due(now, event.message.partition):
-            await record_trigger(self.outbox, timer, now)
-            before = _load(self.states.get(timer.subject_id))
-            result = rules.on_timer(
-                before,
-                timer.kind,
-                timer.due_at,
-                timer.detail,
-                timer.trigger_id,
-                self.firms.get(timer.firm_id),
-            )
-            await self.settle(
-                event,
-                before,
-                result,
-                timer.firm_id,
-                timer.trigger_id,
-                timer.due_at,
-                timer.subject_id,
-            )
+    partitions = CLIENT_EVENTS.partitions
+    states = app.Table(CLIENT_STATE.name, default=None, partitions=partitions)
+    wheel = TimerWheel(
+        app.Table(CLIENT_TIMERS.name, default=None, partitions=partitions),
+        app.Table(CLIENT_TIMER_BUCKETS.name, default=None, partitions=partitions),
+    )
 
     async def settle(
-        self,
         event: faust.EventT[bytes],
         before: ClientState | None,
         result: rules.Result,
@@ -127,16 +48,15 @@ class ClientsBatch:
         at: datetime,
         subject: str,
     ) -> None:
-        """Publish the status if it changed, carry out the outputs, keep the new state."""
+        """Persist the new state, publish the status if it changed, carry out the outputs."""
         after, outputs = result
-        changed = after if after is not None and after != before else None
-        if changed is not None:
-            status = status_record(changed, cause, at)
-            await self.outbox.send(CLIENT_STATUS_TOPIC, changed.client_id, status)
+        if after is not None and after != before:
+            states[after.client_id] = to_row(after)
+            await outbox.send(CLIENT_STATUS_TOPIC, after.client_id, status_record(after, cause, at))
         await carry_out(
             outputs,
-            outbox=self.outbox,
-            wheel=self.wheel,
+            outbox=outbox,
+            wheel=wheel,
             partition=event.message.partition,
             event=event,
             stage=STAGE,
@@ -146,8 +66,54 @@ class ClientsBatch:
             subject=subject,
             subject_is_return=False,
         )
-        if changed is not None:
-            self.states[changed.client_id] = to_row(changed)
+
+    async def on_client_event(event: faust.EventT[bytes], record: dict[str, Any]) -> None:
+        client_event = clients.from_record(record)
+        before = _load(states.get(client_event.client_id))
+        result = rules.apply(before, client_event, firms.get(client_event.firm_id))
+        await settle(
+            event,
+            before,
+            result,
+            client_event.firm_id,
+            client_event.event_id,
+            client_event.occurred_at,
+            client_event.client_id,
+        )
+
+    async def on_tick(event: faust.EventT[bytes], now: datetime) -> None:
+        for timer in wheel.pop_due(now, event.message.partition):
+            await record_trigger(outbox, timer, now)
+            before = _load(states.get(timer.subject_id))
+            result = rules.on_timer(
+                before,
+                timer.kind,
+                timer.due_at,
+                timer.detail,
+                timer.trigger_id,
+                firms.get(timer.firm_id),
+            )
+            await settle(
+                event,
+                before,
+                result,
+                timer.firm_id,
+                timer.trigger_id,
+                timer.due_at,
+                timer.subject_id,
+            )
+
+    @app.agent(outbox.source(CLIENT_EVENTS, CLOCK), name="client-status")
+    async def client_status(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for event in stream.events():
+            decoded = await outbox.accept(event, STAGE, frozenset({CLIENT_EVENT, TICK}))
+            if decoded is None:
+                continue
+            if decoded.schema_name == TICK:
+                await on_tick(event, decoded.record["now"])
+            else:
+                await on_client_event(event, decoded.record)
+            yield None
 
 
 def status_record(state: ClientState, cause: UUID, at: datetime) -> dict[str, Any]:

@@ -23,28 +23,10 @@ class FirmDirectory:
         self._table = table
 
     def get(self, firm_id: str) -> FirmSettings:
-        row = self._table.data.get(firm_id)  # the store: one lookup, where `table.get` does two
+        row = self._table.get(firm_id)
         if row is None:
             return FirmSettings(firm_id)
         return firms.from_record({**row, "updated_at": datetime.fromisoformat(row["updated_at"])})
-
-    def for_batch(self) -> BatchFirms:
-        """A view that reads each firm once; settings that change land between batches."""
-        return BatchFirms(self)
-
-
-class BatchFirms:
-    """Firm settings read through one batch."""
-
-    def __init__(self, directory: FirmDirectory):
-        self._directory = directory
-        self._seen: dict[str, FirmSettings] = {}
-
-    def get(self, firm_id: str) -> FirmSettings:
-        settings = self._seen.get(firm_id)
-        if settings is None:
-            settings = self._seen[firm_id] = self._directory.get(firm_id)
-        return settings
 
 
 def register_firm_settings(app: faust.App, outbox: Outbox) -> FirmDirectory:
