@@ -21,6 +21,8 @@ from sinks.clickhouse.connection import connect
 from sinks.clickhouse.migrations import migrate
 
 TEST_KAFKA_PORT = int(os.environ.get("CTRACK_TEST_KAFKA_PORT", "19092"))
+# Far from the broker port, so runs on adjacent broker ports never collide on a controller port.
+CONTROLLER_PORT_OFFSET = 10_000
 # One data dir per port, so test runs on different ports never share (or stop) a broker.
 TEST_DATA_DIR = REPO_ROOT / ".ctrack-data" / f"test-{TEST_KAFKA_PORT}"
 
@@ -45,7 +47,7 @@ def stack_settings_for_tests() -> StackSettings:
     return StackSettings(
         data_dir=TEST_DATA_DIR,
         kafka_port=TEST_KAFKA_PORT,
-        kafka_controller_port=TEST_KAFKA_PORT + 1,
+        kafka_controller_port=TEST_KAFKA_PORT + CONTROLLER_PORT_OFFSET,
         kafka_jars_dir=StackSettings().jars_dir,
     )
 
