@@ -31,6 +31,10 @@ from rich.console import Console
 from rich.table import Table
 from season_support.pipeline import Broker, Phase, SeasonRun, Trigger
 from season_support.poison import (
+    ILLEGAL,
+    OVERSIZED,
+    UNDECODABLE,
+    UNKNOWN_SCHEMA,
     illegal_transitions,
     oversized_tracking,
     undecodable,
@@ -99,20 +103,17 @@ class PoisonBurst:
         tracking, clients = names.of(TRACKING), names.of(CLIENT_EVENTS)
         burst: list[tuple[str, str, bytes, bytes]] = []
         for n, payload in enumerate(undecodable(POISON_EACH)):
-            burst.append(("undecodable bytes", (tracking, clients)[n % 2], b"P-%d" % n, payload))
+            burst.append((UNDECODABLE, (tracking, clients)[n % 2], b"P-%d" % n, payload))
         for n, payload in enumerate(unknown_fingerprint(POISON_EACH)):
-            burst.append(
-                ("unknown schema fingerprint", (tracking, clients)[n % 2], b"U-%d" % n, payload)
-            )
+            burst.append((UNKNOWN_SCHEMA, (tracking, clients)[n % 2], b"U-%d" % n, payload))
         for schema, client_id, record in illegal_transitions(run.plan, POISON_EACH):
             value = codec.encode(schema, record, topic=clients)
-            burst.append(("illegal transition", clients, client_id.encode(), value))
+            burst.append((ILLEGAL, clients, client_id.encode(), value))
+        # 2 MiB of valid Avro: on the topic, over the record limit; 9 MiB: the broker refuses it
         schema, return_id, record = oversized_tracking(run.plan)
         big = codec.encode(schema, record, topic=tracking)
-        burst.append(("oversized payload (2 MiB, valid Avro)", tracking, return_id.encode(), big))
-        burst.append(
-            ("oversized payload (9 MiB)", tracking, b"O-9", b"\xc3\x01" + b"x" * 9 * 2**20)
-        )
+        burst.append((OVERSIZED, tracking, return_id.encode(), big))
+        burst.append((OVERSIZED, tracking, b"O-9", b"\xc3\x01" + b"x" * 9 * 2**20))
         for kind, topic, key, value in burst:
             producer.produce(topic, value=value, key=key, on_delivery=self._landed(kind))
             producer.poll(0)
@@ -226,11 +227,7 @@ def run_scenario(name: str, scale: str, rate: float, out: Path) -> dict[str, Any
     phase = run.pipeline(scenarios(run, poison)[name])
     spec = run.reconcile_spec()
     if poison.sent or poison.refused:
-        spec |= {
-            "poison": [p.__dict__ for p in poison.sent],
-            "illegal": POISON_EACH,
-            "oversized": True,
-        }
+        spec |= {"poison": [p.__dict__ for p in poison.sent], "illegal": POISON_EACH}
     analysis = run.analyse(phase, spec)
     report = analysis["reconciliation"]
     console.print(reconciliation_table(report, f"Fault run '{name}': stored vs clean expectation"))

@@ -67,6 +67,13 @@ class KafkaSettings(_Frozen):
         validation_alias="CTRACK_REPLICATION_FACTOR",
         description="Of topics we create (3 on a cluster).",
     )
+    max_record_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        validation_alias="CTRACK_MAX_RECORD_BYTES",
+        description="A record value larger than this is poison: consumers dead-letter it with "
+        "the reason instead of storing it.",
+    )
 
     @property
     def uses_external_cluster(self) -> bool:

@@ -1,5 +1,7 @@
 """Poison records for the fault runs: undecodable bytes, an unknown schema fingerprint, illegal
-transitions (valid records the rules must refuse) and oversized payloads."""
+transitions (valid records the rules must refuse) and oversized payloads (a valid 2 MiB event,
+over `KafkaSettings.max_record_bytes`; a 9 MiB one, over what the broker takes), each with the
+dead-letter error types that name its fault."""
 
 from __future__ import annotations
 
@@ -12,7 +14,17 @@ from producers.simulator import SimulationPlan
 from schemas.catalogue import CLIENT_EVENT, TRACKING_EVENT
 from schemas.codec import SINGLE_OBJECT_MARKER
 
-OVERSIZED_BYTES = 2 * 1024 * 1024  # over the 1 MiB most consumers fetch per partition
+OVERSIZED_BYTES = 2 * 1024 * 1024  # over the 1 MiB record limit (and most fetch sizes)
+UNDECODABLE, UNKNOWN_SCHEMA = "undecodable bytes", "unknown schema fingerprint"
+ILLEGAL, OVERSIZED = "illegal transition", "oversized payload"
+# A poison record passes when a dead letter at its coordinates (any stage) names one of these;
+# a truncated single-object header reads as an unknown fingerprint.
+EXPECTED_ERRORS = {
+    UNDECODABLE: frozenset({"UnknownEncodingError", "UnknownSchemaError"}),
+    UNKNOWN_SCHEMA: frozenset({"UnknownSchemaError"}),
+    ILLEGAL: frozenset({"IllegalTransitionError"}),
+    OVERSIZED: frozenset({"RecordTooLargeError"}),
+}
 
 
 def illegal_transitions(plan: SimulationPlan, count: int) -> list[tuple[str, str, dict[str, Any]]]:

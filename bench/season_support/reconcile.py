@@ -22,6 +22,7 @@ from season_support.expectation import (
     status_key,
 )
 from season_support.lag import first_row
+from season_support.poison import EXPECTED_ERRORS
 from season_support.states import compare_rows, fold_rows
 
 
@@ -133,24 +134,29 @@ def expected_rule_rows(expectation: Expectation) -> dict[str, int]:
 
 
 def poison_report(client: Client, poison: list[Poison]) -> dict[str, Any]:
-    """Each poison record must be a dead-letter row (any stage) with a reason."""
-    found = {
-        (topic, int(partition), int(offset)): reasons
-        for topic, partition, offset, reasons in client.query(
-            "SELECT source_topic, source_partition, source_offset,"
-            " groupArray(concat(stage, ': ', error_type, ': ', reason))"
-            " FROM dead_letters FINAL GROUP BY source_topic, source_partition, source_offset"
-        ).result_rows
-    }
+    """Each poison record must be a dead-letter row (any stage) whose error names its kind's
+    fault (`EXPECTED_ERRORS`), with a reason; one dead-lettered for another reason is counted
+    apart (`wrong_reason`), not as caught."""
+    found: dict[tuple[str, int, int], list[tuple[str, str]]] = {}
+    for topic, partition, offset, error_type, reason in client.query(
+        "SELECT source_topic, source_partition, source_offset, error_type,"
+        " concat(stage, ': ', error_type, ': ', reason) FROM dead_letters FINAL"
+    ).result_rows:
+        found.setdefault((topic, int(partition), int(offset)), []).append((error_type, reason))
     by_kind: dict[str, dict[str, Any]] = {}
     for record in poison:
-        reasons = found.get((record.topic, record.partition, record.offset))
-        entry = by_kind.setdefault(record.kind, {"sent": 0, "dead_lettered": 0, "reasons": []})
+        letters = found.get((record.topic, record.partition, record.offset), [])
+        entry = by_kind.setdefault(
+            record.kind, {"sent": 0, "dead_lettered": 0, "wrong_reason": 0, "reasons": []}
+        )
         entry["sent"] += 1
-        if reasons:
+        expected = EXPECTED_ERRORS.get(record.kind, frozenset())
+        if any(error_type in expected for error_type, _ in letters):
             entry["dead_lettered"] += 1
-            if len(entry["reasons"]) < 2:
-                entry["reasons"].extend(reason[:160] for reason in reasons)
+        elif letters:
+            entry["wrong_reason"] += 1
+        if len(entry["reasons"]) < 2:
+            entry["reasons"].extend(reason[:160] for _, reason in letters)
     return by_kind
 
 

@@ -28,8 +28,10 @@ class ClientEvents:
         facts: Record | None = None,
         *,
         user: bool = False,
-    ) -> None:
-        """Schedule one client event; `user` names a firm user as the one who acted."""
+    ) -> str | None:
+        """Schedule one client event; `user` names a firm user as the one who acted. Returns
+        its event id, or None when it falls past the end of the window (it never happens)."""
         if user:
             facts = {**(facts or {}), "firm_user": firm_user(self._rng, case.firm)}
-        self._agenda.at(t, records.client_event, case, kind, actor, facts)
+        seq = self._agenda.at(t, records.client_event, case, kind, actor, facts)
+        return self._agenda.event_id(seq) if seq else None

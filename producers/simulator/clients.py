@@ -5,12 +5,18 @@ invite, manual or automatic after the grace period (never for SSO firms, API cli
 clients without an email address); reminders, email changes and new login links that
 supersede older links; links that expire after 14 days, and old links selected anyway. A
 selected working link leads to verification (see `verification`).
+
+An email change while Not Enrolled is answered by the stream worker, not by a person: it
+re-sends the invite with a new link (`streams/client_status/rules.py`). The story plays that
+re-invite with the ids the worker derives from the change, so it is a worker-derived record
+(`sources`) and later events name the link the worker issued.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from random import Random
+from uuid import uuid5
 
 from producers.simulator.agenda import DAY, HOUR, MINUTE, SECOND, Agenda, Record, timestamp
 from producers.simulator.cases import ClientCase, Firm
@@ -19,6 +25,7 @@ from producers.simulator.contacts import Contacts
 from producers.simulator.delivery import EmailFate, Mailer
 from producers.simulator.plan import FunnelRates
 from producers.simulator.verification import Verification
+from schemas.tracking import DERIVED_EVENT_NAMESPACE
 
 GET_REQUEST_KINDS = ("DRL", "DRL", "DRL", "QUESTIONNAIRE", "QUESTIONNAIRE", "LETTER")
 LINK_MESSAGE_KIND = {
@@ -55,7 +62,7 @@ class ClientDesk:
             if rng.random() >= rates.email_added_later:
                 return  # no address: no invite can be sent
             ready_at += HOUR + int(rng.random() * 5 * DAY)
-            case = self._email_changed(case, ready_at)
+            case, _ = self._email_changed(case, ready_at)
         if firm.sso_enabled or case.origin == "API":
             return  # SSO firms and API clients never get dynamic password invites
         if firm.automatic_invites_enabled:
@@ -112,12 +119,14 @@ class ClientDesk:
             t += MINUTE + int(rng.random() * 2 * DAY)
         return first
 
-    def _email_changed(self, case: ClientCase, changed_at: int) -> ClientCase:
+    def _email_changed(self, case: ClientCase, changed_at: int) -> tuple[ClientCase, str | None]:
+        """A firm user changes the address: the case with it, and the change's event id
+        (None when the change falls past the end of the window)."""
         owner = f"{case.client_id}-{changed_at:x}"
         email_hash, email_masked = self._contacts.email(owner)
         facts = {"email_hash": email_hash, "email_masked": email_masked}
-        self._events.at(changed_at, case, "EMAIL_CHANGED", FIRM_USER, facts, user=True)
-        return replace(case, email_hash=email_hash, email_masked=email_masked)
+        event_id = self._events.at(changed_at, case, "EMAIL_CHANGED", FIRM_USER, facts, user=True)
+        return replace(case, email_hash=email_hash, email_masked=email_masked), event_id
 
     # -- links ----------------------------------------------------------------------------
     def _enrol(self, case: ClientCase, invite_at: int, trigger: str, actor: str) -> None:
@@ -134,11 +143,11 @@ class ClientDesk:
             reminder_at = self._reminder_time(firm, issued_at)
             if rng.random() < rates.email_changed_while_not_enrolled:
                 issued_at = issued_at + HOUR + int(rng.random() * 3 * DAY)
-                case = self._email_changed(case, issued_at)
+                case, change = self._email_changed(case, issued_at)
+                if change is None:
+                    return  # past the end of the window
                 old = link
-                link, expires_at, fate = self._issue(
-                    case, issued_at, "INVITE_SENT", "EMAIL_CHANGED", SYSTEM
-                )
+                link, expires_at, fate = self._worker_reinvite(case, issued_at, change)
                 self._superseded(case, issued_at, old, link)
             elif reminder_at < expires_at:
                 issued_at, old = reminder_at, link
@@ -201,6 +210,28 @@ class ClientDesk:
         fate = self._mailer.email(message, t, open_rate=open_rate, open_delay_mean_ms=delay)
         return link, expires_at, fate
 
+    def _worker_reinvite(self, case: ClientCase, t: int, change: str) -> tuple[str, int, EmailFate]:
+        """The invite the stream worker re-sends for the email change `change` (its event id),
+        with the worker's ids: the event's, the link's and the notification's, which is the
+        message id the provider echoes (`streams/effects.py`). Returns what `_issue` does."""
+        expires_at = t + case.firm.link_expiry_days * DAY
+        link = _derived("invite-link", change)
+        facts = {
+            "event_id": _derived("INVITE_SENT", change),
+            "invite_trigger": "EMAIL_CHANGED",
+            "link_id": link,
+            "link_expires_at": timestamp(expires_at),
+            "caused_by": change,
+        }
+        self._events.at(t, case, "INVITE_SENT", SYSTEM, facts)
+        message = self._mailer.message(
+            LINK_MESSAGE_KIND["INVITE_SENT"], "EMAIL", case.firm.firm_id,
+            client_id=case.client_id, role="TAXPAYER", recipient_hash=case.email_hash,
+            message_id=_derived(f"notify:{LINK_MESSAGE_KIND['INVITE_SENT']}", change),
+        )  # fmt: skip
+        fate = self._mailer.email(message, t, open_delay_mean_ms=20 * HOUR)
+        return link, expires_at, fate
+
     def _reminder_time(self, firm: Firm, issued_at: int) -> int:
         if firm.invitation_reminder_interval_days > 0:
             return issued_at + firm.invitation_reminder_interval_days * DAY
@@ -215,3 +246,8 @@ class ClientDesk:
         self._events.at(
             t, case, "LINK_REJECTED", CLIENT, {"link_id": link, "failure_reason": reason}
         )
+
+
+def _derived(kind: str, cause: str) -> str:
+    """The id the stream worker derives for `kind` from the event `cause` (as its rules do)."""
+    return str(uuid5(DERIVED_EVENT_NAMESPACE, f"{kind}:{cause}"))

@@ -75,12 +75,14 @@ class Mailer:
         client_id: str | None = None,
         role: str | None = None,
         recipient_hash: str | None = None,
+        message_id: str | None = None,
     ) -> Message:
-        """A new message with an id of its own."""
+        """A new message with an id of its own, or `message_id` (the id the system gives a
+        message it sends itself, which providers echo back)."""
         self._sent += 1
         sent = self._sent
         return Message(
-            message_id=f"{self._run_tag}-M{sent:09d}",
+            message_id=message_id or f"{self._run_tag}-M{sent:09d}",
             provider_ref=f"{self._sid_prefix}{sent:016x}",
             kind=kind,
             channel=channel,

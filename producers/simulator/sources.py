@@ -2,11 +2,13 @@
 
 The simulator plays whole stories, so it also writes down what the system does in reply
 (status changes, a login locked after three wrong codes, the superseded link, the identity
-verified by a passed code). The stream worker derives those same facts from the source events,
-with ids of its own; a run that feeds the worker should send only the sources, so what is
-stored reconciles exactly with what the rules derive. Timer-driven system events (automatic
-invites and reminders, link expiry, login unlock, signing and voucher reminders) stay: later
-events of the story refer to their link ids, and the worker fires timers only on clock ticks.
+verified by a passed code, the invite re-sent after an email change while Not Enrolled). The
+stream worker derives those same facts from the source events, with ids of its own; a run that
+feeds the worker should send only the sources, so what is stored reconciles exactly with what
+the rules derive (the worker would refuse a second re-invite and dead-letter it).
+Timer-driven system events (automatic invites and reminders, link expiry, login unlock, signing
+and voucher reminders) stay: later events of the story refer to their link ids, and the worker
+fires timers only on clock ticks.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def is_worker_derived(schema_name: str, record: Record) -> bool:
     kind = record["event_type"]
     if kind in DERIVED_CLIENT_EVENTS:
         return True
+    if kind == "INVITE_SENT":
+        return record.get("invite_trigger") == "EMAIL_CHANGED"
     return kind == "IDENTITY_VERIFIED" and record.get("verification_method") in (
         DERIVED_VERIFICATIONS
     )

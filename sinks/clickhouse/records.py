@@ -13,13 +13,16 @@ from schemas import dead_letter
 from schemas.dead_letter import Rejected
 from schemas.errors import DeserializationError
 from sinks.clickhouse.decoding import PlainDecoder, flatten
-from sinks.clickhouse.errors import UnexpectedSchemaError
+from sinks.clickhouse.errors import RecordTooLargeError, UnexpectedSchemaError
 from sinks.clickhouse.routing import Route
 from sinks.clickhouse.rows import Row
 from sinks.clickhouse.tables import DEAD_LETTERS, Table
 
 log = structlog.get_logger(__name__)
 STAGE = "sinks.clickhouse"
+# An oversized value's dead letter keeps its head (header, first fields) to tell what it was;
+# the whole record stays on its topic, at the coordinates the dead letter names.
+KEPT_OF_OVERSIZED = 4096
 
 
 @dataclass
@@ -39,11 +42,12 @@ class SinkStats:
 
 class RecordReader:
     """Decodes messages into their table's rows; counts the dead letters it raises (from the
-    consuming and the inserting thread alike)."""
+    consuming and the inserting thread alike). Values over `max_bytes` are dead letters."""
 
-    def __init__(self, decoder: PlainDecoder, stats: SinkStats):
+    def __init__(self, decoder: PlainDecoder, stats: SinkStats, max_bytes: int):
         self._decoder = decoder
         self._stats = stats
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
 
     def row(
@@ -51,6 +55,10 @@ class RecordReader:
     ) -> tuple[Table, Row]:
         """The table and row for a message; anything unreadable becomes a dead-letter row.
         `checked`: read every logical type (slower; for records ClickHouse refused)."""
+        if len(payload) > self.max_bytes:
+            kept = min(len(payload), KEPT_OF_OVERSIZED)
+            error = RecordTooLargeError(len(payload), self.max_bytes, kept)
+            return DEAD_LETTERS, self._dead_letter(message, payload[:kept], error)
         topic, partition, offset = coordinates(message)
         decode = self._decoder.decode_checked if checked else self._decoder.decode
         try:

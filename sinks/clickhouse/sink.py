@@ -7,8 +7,11 @@ stored twice read once (see `writing.py`).
 Fast path: values written with a current contract schema are not decoded here; ClickHouse
 decodes them (`avro_frames.py`, `avro_loading.py`), one insert per table per flush. Anything
 else (older writer schemas, the registry wire format, dead letters) is decoded here into rows.
+Values over `KafkaSettings.max_record_bytes` are poison on either path: dead letters, not rows.
 A flush's inserts run on a background thread while the next batch is consumed; at most one
 flush is in flight, so memory stays bounded: two batches of values and one batch's container.
+Its offsets are committed once its inserts are stored (checked at every poll), so an idle sink
+has committed everything it stored.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ class ClickHouseSink:
         self.stats = SinkStats()
         decoder = PlainDecoder(codec)
         self._routes = routes(kafka.topic_prefix, decoder, fast_path)
-        self._reader = RecordReader(decoder, self.stats)
+        self._reader = RecordReader(decoder, self.stats, kafka.max_record_bytes)
         framed = {r.table.name: r for r in self._routes.values() if r.frames is not None}
         self._writer = FlushWriter(
             client,
@@ -115,6 +118,10 @@ class ClickHouseSink:
                 self._accept(self._consumer.consume(num_messages=chunk, timeout=_POLL_TIMEOUT_S))
                 if self._buffer.due(self.settings.batch_max_seconds):
                     self._flush_in_background()
+                elif self._in_flight is not None and self._in_flight[0].done():
+                    # commit as soon as the insert is stored, not at the next flush: an idle
+                    # sink would hold its last batch's offsets (lag never 0, re-read on restart)
+                    self._settle()
             self.flush()
         except BaseException:
             self._failed = True  # closing must not flush (or commit) past a failure
@@ -172,6 +179,7 @@ class ClickHouseSink:
         a partition, so its batch and frames are looked up once per run of them.
         """
         buffer, routes, reader = self._buffer, self._routes, self._reader
+        max_bytes = reader.max_bytes  # larger values are dead letters, never framed
         topic, partition = "", -1
         accepted = 0
         for message in messages:
@@ -186,7 +194,12 @@ class ClickHouseSink:
                 header = route.frames.header if route.frames is not None else None
                 frames = batch.frames_of(route.table.name) if header is not None else None
             payload = message.value()
-            if frames is not None and payload is not None and payload.startswith(header):  # type: ignore[arg-type]
+            if (
+                frames is not None
+                and payload is not None
+                and len(payload) <= max_bytes
+                and payload.startswith(header)  # type: ignore[arg-type]
+            ):
                 frames.parts += (
                     payload,
                     frames.partition_suffix,
