@@ -3,6 +3,8 @@
 Single-object: 0xC3 0x01 + 8-byte CRC-64-AVRO fingerprint (little-endian) + Avro body.
 Confluent:     0x00 + 4-byte big-endian schema id + Avro body.
 The decoder accepts both and resolves older writer schemas to the current reader schema.
+Bodies are written by a writer compiled once per schema (`schemas/avro_writer.py`, proven
+byte-identical to fastavro's), and by fastavro for anything that writer does not take.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Protocol
 
 from fastavro import schemaless_reader, schemaless_writer
 
+from schemas.avro_writer import CompiledWriter, compile_writer
 from schemas.errors import (
     DeserializationError,
     SerializationError,
@@ -38,6 +41,15 @@ class Decoded:
     record: Record
 
 
+@dataclass(frozen=True)
+class _Encoder:
+    """What encoding needs of one schema, looked up once per name."""
+
+    schema: LoadedSchema
+    single_object_header: bytes
+    compiled: CompiledWriter | None  # None: every record goes through fastavro
+
+
 class SchemaRegistry(Protocol):
     """The slice of confluent-kafka's `SchemaRegistryClient` the codec uses."""
 
@@ -54,24 +66,46 @@ class AvroCodec:
         self._registry = registry
         self._registered_ids: dict[tuple[str, str], int] = {}
         self._writers_by_id: dict[int, tuple[Any, LoadedSchema]] = {}
+        self._encoders: dict[str, _Encoder] = {}
 
     @property
     def uses_registry(self) -> bool:
         return self._registry is not None
 
+    def schema(self, schema_name: str) -> LoadedSchema:
+        """The schema `encode` writes `schema_name` with; SerializationError if there is none."""
+        return (self._encoders.get(schema_name) or self._encoder(schema_name)).schema
+
     def encode(self, schema_name: str, record: Record, *, topic: str) -> bytes:
         """Encode `record`; raises SerializationError (and returns nothing) if it does not fit."""
+        encoder = self._encoders.get(schema_name) or self._encoder(schema_name)
+        if self._registry is None:
+            header = encoder.single_object_header
+        else:
+            header = self._header(encoder.schema, topic)
+        if encoder.compiled is not None:
+            try:
+                return encoder.compiled(header, record)
+            except Exception:  # noqa: S110 - outside the compiled writer's domain: fastavro decides
+                pass
+        body = io.BytesIO()
+        body.write(header)
+        try:
+            schemaless_writer(body, encoder.schema.parsed, record)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise SerializationError(f"{schema_name}: {exc}") from exc
+        return body.getvalue()
+
+    def _encoder(self, schema_name: str) -> _Encoder:
         try:
             schema = self._schemas.get(schema_name)
         except KeyError as exc:
             raise SerializationError(f"unknown schema {schema_name!r}") from exc
-        body = io.BytesIO()
-        body.write(self._header(schema, topic))
-        try:
-            schemaless_writer(body, schema.parsed, record)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            raise SerializationError(f"{schema_name}: {exc}") from exc
-        return body.getvalue()
+        encoder = _Encoder(
+            schema, SINGLE_OBJECT_MARKER + schema.fingerprint, compile_writer(schema.parsed)
+        )
+        self._encoders[schema_name] = encoder
+        return encoder
 
     def decode(self, data: bytes) -> Decoded:
         """Decode bytes in either encoding; raises a DeserializationError subclass otherwise."""
