@@ -1,6 +1,7 @@
 """Benchmark: the stream worker vs a plain confluent-kafka loop calling the same pure rules.
 
 Run: .venv/bin/python bench/stream_worker.py [--returns N] [--latency-probes N] [--load N]
+     [--port P]
 
 In one run, on a broker of its own:
 1. produce a simulated tax-season mix (all families) once;
@@ -10,27 +11,29 @@ In one run, on a broker of its own:
    start; events/s from its committed offsets (lag 0 on every input topic);
 4. latency: with the worker running and a background load of tracking events, send three
    wrong SSNs for a fresh return repeatedly and time produce -> `Access Locked` consumed.
+Both rates are also given per CPU-second of the consuming process (all its threads), which
+moves much less than events/s when other work shares the machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
+from stream_latency import latency, print_latency
 
 from ctrack.settings import KafkaSettings, StackSettings
 from ctrack.stack.local_kafka import LocalKafka
@@ -54,7 +57,6 @@ from schemas.catalogue import (
 )
 from schemas.codec import AvroCodec
 from schemas.firms import FirmSettings, from_record
-from schemas.tracking import TrackingEvent, TrackingEventType
 from streams.client_status import rules as status_rules
 from streams.delivery import rules as delivery_rules
 from streams.lockout import rules as lockout_rules
@@ -62,15 +64,6 @@ from streams.reminders import rules as reminder_rules
 from streams.returns.agent import lifecycle_from_record
 
 PORT = 19992
-
-
-def tracking_event(
-    event_type: TrackingEventType, return_id: str, detail: str | None = None
-) -> TrackingEvent:
-    return TrackingEvent(
-        uuid.uuid4(), event_type, datetime.now(UTC), "F-bench", return_id, detail=detail
-    )
-
 
 INPUTS = (TRACKING, RETURN_LIFECYCLE, FIRM_SETTINGS_TOPIC, CLIENT_EVENTS, DELIVERY)
 console = Console()
@@ -94,7 +87,33 @@ def produce_mix(kafka: KafkaSettings, returns: int) -> Counter[str]:
     return counts
 
 
-def baseline(kafka: KafkaSettings, total: int) -> float:
+@dataclass(frozen=True)
+class Rate:
+    """Events consumed in `seconds` of wall time and `cpu_seconds` of the consumer's CPU."""
+
+    events: int
+    seconds: float
+    cpu_seconds: float | None
+
+    @property
+    def per_s(self) -> float:
+        return self.events / max(self.seconds, 1e-9)
+
+    @property
+    def per_cpu_s(self) -> float | None:
+        return self.events / self.cpu_seconds if self.cpu_seconds else None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process and all its threads (Linux), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def baseline(kafka: KafkaSettings, total: int) -> Rate:
     """Plain consume-decode loop calling the same rules, state in dicts."""
     names = TopicNames(kafka.topic_prefix)
     consumer = Consumer(
@@ -113,12 +132,12 @@ def baseline(kafka: KafkaSettings, total: int) -> float:
     returns: dict[str, Any] = {}
     rollups: dict[str, Any] = {}
     seen = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     while seen < total:
         for message in consumer.consume(2000, timeout=1.0):
             if message.error():
                 continue
-            decoded = codec.decode(message.value())
+            decoded = codec.decode(message.value() or b"")
             seen += 1
             record = decoded.record
             name = decoded.schema_name
@@ -148,9 +167,9 @@ def baseline(kafka: KafkaSettings, total: int) -> float:
                 rollups[record["message_id"]], _ = delivery_rules.apply(
                     rollups.get(record["message_id"]), record
                 )
-    elapsed = time.perf_counter() - start
+    rate = Rate(total, time.perf_counter() - start, time.process_time() - cpu_start)
     consumer.close()
-    return total / elapsed
+    return rate
 
 
 def lag(kafka: KafkaSettings, group: str) -> int:
@@ -188,96 +207,45 @@ def start_worker(kafka: KafkaSettings, data_dir: Path) -> subprocess.Popen[bytes
     )
 
 
-def worker_rate(kafka: KafkaSettings, data_dir: Path) -> tuple[float, subprocess.Popen[bytes]]:
+def worker_rate(kafka: KafkaSettings, data_dir: Path) -> tuple[Rate, subprocess.Popen[bytes]]:
     """Events/s from the worker's first commit to lag 0 (start-up and recovery excluded)."""
     group = f"{kafka.topic_prefix}.ctrack-streams"
     before = lag(kafka, group)
     worker = start_worker(kafka, data_dir)
-    first: tuple[float, int] | None = None
+    first: tuple[float, int, float | None] | None = None
     while True:
         remaining = lag(kafka, group)
         now = time.perf_counter()
         if first is None and remaining < before:
-            first = (now, remaining)
+            first = (now, remaining, cpu_seconds(worker.pid))
         if first is not None and remaining == 0:
-            return first[1] / max(now - first[0], 1e-9), worker
+            cpu_now, cpu_then = cpu_seconds(worker.pid), first[2]
+            cpu = cpu_now - cpu_then if cpu_now is not None and cpu_then is not None else None
+            return Rate(first[1], now - first[0], cpu), worker
         if worker.poll() is not None:
-            raise RuntimeError(f"worker exited; see {data_dir / 'worker.log'}")
+            tail = (data_dir / "worker.log").read_text(errors="replace").splitlines()[-40:]
+            raise RuntimeError("worker exited; its log ends:\n" + "\n".join(tail))
         time.sleep(0.5)
 
 
-def latency(kafka: KafkaSettings, probes: int, load_per_s: int) -> list[float]:
-    """Milliseconds from producing a 3rd wrong SSN to consuming its Access Locked."""
-    names = TopicNames(kafka.topic_prefix)
-    stop = threading.Event()
-
-    def background() -> None:
-        with EventProducer(kafka, AvroCodec()) as producer:
-            sent, start = 0, time.perf_counter()
-            while not stop.is_set():
-                producer.send_tracking(
-                    tracking_event(
-                        TrackingEventType.DOCUMENT_DOWNLOADED,
-                        return_id=f"BG-{sent % 5000}",
-                        detail="1040.pdf",
-                    )
-                )
-                sent += 1
-                ahead = sent / load_per_s - (time.perf_counter() - start)
-                if ahead > 0:
-                    time.sleep(ahead)
-
-    loader = threading.Thread(target=background, daemon=True)
-    loader.start()
-    consumer = Consumer(
-        {
-            "bootstrap.servers": kafka.bootstrap,
-            "group.id": f"lat-{uuid.uuid4()}",
-            "auto.offset.reset": "latest",
-            "enable.auto.commit": False,
-            "fetch.wait.max.ms": 5,
-        }
-    )
-    consumer.subscribe([names.of(TRACKING)])
-    consumer.poll(2.0)
-    codec = AvroCodec()
-    results: list[float] = []
-    with EventProducer(kafka, AvroCodec(), {"linger.ms": 0}) as producer:
-        for _ in range(probes):
-            return_id = f"LAT-{uuid.uuid4().hex}"
-            for _ in range(2):
-                producer.send_tracking(
-                    tracking_event(TrackingEventType.AUTHENTICATION_FAILED, return_id=return_id)
-                )
-            producer.flush()
-            sent_at = time.perf_counter()
-            producer.send_tracking(
-                tracking_event(TrackingEventType.AUTHENTICATION_FAILED, return_id=return_id)
-            )
-            producer.flush()
-            deadline = sent_at + 10
-            while time.perf_counter() < deadline:
-                message = consumer.poll(0.05)
-                if message is None or message.error():
-                    continue
-                record = codec.decode(message.value()).record
-                if record["event_type"] == "ACCESS_LOCKED" and record["return_id"] == return_id:
-                    results.append((time.perf_counter() - sent_at) * 1000)
-                    break
-    stop.set()
-    loader.join(timeout=10)
-    consumer.close()
-    return results
-
-
-def print_rates(total: int, base: float, rate: float) -> None:
+def print_rates(total: int, base: Rate, worker: Rate) -> None:
     table = Table(title=f"Stream rules on {total:,} simulated events (one process each)")
     table.add_column("consumer")
     table.add_column("events/s", justify="right")
-    table.add_row("confluent-kafka loop + same pure rules (baseline)", f"{base:,.0f}")
-    table.add_row("ctrack worker (faust, changelogged tables, outputs)", f"{rate:,.0f}")
+    table.add_column("events per CPU-second", justify="right")
+    for name, rate in (
+        ("confluent-kafka loop + same pure rules (baseline)", base),
+        ("ctrack worker (faust, changelogged tables, outputs)", worker),
+    ):
+        per_cpu = f"{rate.per_cpu_s:,.0f}" if rate.per_cpu_s else "n/a"
+        table.add_row(name, f"{rate.per_s:,.0f}", per_cpu)
     console.print(table)
-    console.print(f"worker / baseline: {rate / base:.2f}")
+    cpu_ratio = (
+        f", per CPU-second {worker.per_cpu_s / base.per_cpu_s:.2f}"
+        if worker.per_cpu_s and base.per_cpu_s
+        else ""
+    )
+    console.print(f"worker / baseline: events/s {worker.per_s / base.per_s:.2f}{cpu_ratio}")
 
 
 def main() -> None:
@@ -285,13 +253,15 @@ def main() -> None:
     parser.add_argument("--returns", type=int, default=3000)
     parser.add_argument("--latency-probes", type=int, default=100)
     parser.add_argument("--load", type=int, default=5000, help="background tracking events/s")
+    parser.add_argument("--port", type=int, default=PORT, help="port of the bench's own broker")
     args = parser.parse_args()
+    console.print(f"load average (1, 5, 15 min) at the start: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as tmp:
         stack = LocalKafka(
             StackSettings(
                 data_dir=Path(tmp) / "kafka",
-                kafka_port=PORT,
-                kafka_controller_port=PORT + 1,
+                kafka_port=args.port,
+                kafka_controller_port=args.port + 1,
                 kafka_jars_dir=StackSettings().jars_dir,
             )
         )
@@ -304,22 +274,22 @@ def main() -> None:
             total = sum(counts.values())
             console.print(f"produced {total:,} records: {dict(counts)}")
             base = baseline(kafka, total)
-            console.print(f"baseline: {base:,.0f} events/s")
+            console.print(f"baseline: {base.per_s:,.0f} events/s")
             rate, worker = worker_rate(kafka, Path(tmp))
             print_rates(total, base, rate)
-            lat = latency(kafka, args.latency_probes, args.load)
+            cpu_before, wall_before = cpu_seconds(worker.pid), time.perf_counter()
+            lat, load = latency(kafka, args.latency_probes, args.load)
+            cpu_after = cpu_seconds(worker.pid)
+            if cpu_before is not None and cpu_after is not None:
+                share = (cpu_after - cpu_before) / (time.perf_counter() - wall_before)
+                console.print(f"worker CPU while the load ran: {share:.0%} of one core")
         finally:
             if worker is not None:
                 worker.terminate()
                 worker.wait(timeout=30)
             stack.down()
-    if lat:
-        q = statistics.quantiles(lat, n=100)
-        console.print(
-            f"Access Locked after the 3rd failure under {args.load:,} events/s load: "
-            f"p50 {statistics.median(lat):.1f} ms, p99 {q[98]:.1f} ms, "
-            f"max {max(lat):.1f} ms ({len(lat)}/{args.latency_probes} probes)"
-        )
+    print_latency(lat, args.latency_probes, load)
+    console.print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -129,6 +129,29 @@ class StreamSettings(_Frozen):
         "only ticks produced onto the clock topic by someone else (tests, replays) move time.",
     )
     tick_interval_s: float = Field(1.0, description="Seconds between clock ticks (wall clock).")
+    batch_max_events: int = Field(
+        4000,
+        ge=1,
+        description="An agent processes at most this many already-arrived events as one batch.",
+    )
+    batch_gather_s: float = Field(
+        0.05,
+        ge=0,
+        description="An agent that is behind waits this long for more events before a batch "
+        "(larger batches, cheaper per event); a caught-up agent never waits.",
+    )
+    producer_linger_s: float = Field(
+        0.005,
+        ge=0,
+        description="The worker's producer gathers records this long per partition before "
+        "sending (fewer, larger requests; adds to latency).",
+    )
+    fetch_max_wait_ms: int = Field(
+        10,
+        ge=0,
+        description="How long the broker may hold the worker's fetch for new data (faust's own "
+        "1,500 ms delays busy partitions behind idle ones; see streams/prompt_fetch.py).",
+    )
 
     @property
     def store_dir(self) -> Path:

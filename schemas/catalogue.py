@@ -36,10 +36,14 @@ class TopicSpec:
     cleanup_policy: Literal["delete", "compact"]
     description: str
     is_dead_letter: bool = False
+    max_message_bytes: int | None = None  # None: the broker's default (1 MiB)
 
     def config(self) -> dict[str, str]:
         """Topic-level configs to create or reconcile."""
-        return {"retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy}
+        config = {"retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy}
+        if self.max_message_bytes is not None:
+            config["max.message.bytes"] = str(self.max_message_bytes)
+        return config
 
 
 TRACKING = TopicSpec(
@@ -181,17 +185,20 @@ class TableSpec:
     name: str
     source: TopicSpec
     description: str
+    value_encoding: str = "faust JSON"
+    max_message_bytes: int | None = None
 
     def changelog(self, worker_app_id: str) -> TopicSpec:
         """The compacted changelog faust keeps: `<prefix>.<app id>-<table>-changelog`."""
         return TopicSpec(
             name=f"{worker_app_id}-{self.name}-changelog",
-            value_schema="faust JSON",
+            value_schema=self.value_encoding,
             key=f"table key (same partition as the {self.source.name} record that changed it)",
             partitions=self.source.partitions,
             retention_ms=-1,
             cleanup_policy="compact",
             description=f"Changelog of the worker table {self.name}: {self.description}",
+            max_message_bytes=self.max_message_bytes,
         )
 
 
@@ -216,6 +223,24 @@ RETURN_TIMER_BUCKETS = TableSpec(
     "return-timer-buckets", RETURN_LIFECYCLE, "return timer keys by partition and minute"
 )
 MESSAGE_ROLLUP = TableSpec("message-rollup", DELIVERY, "latest delivery status per message")
+# A journal record holds every row one batch changed on one partition (streams/journal.py).
+JOURNAL_MAX_BYTES = 16 * 1024 * 1024
+
+
+def _journal(name: str, source: TopicSpec, agent: str) -> TableSpec:
+    return TableSpec(
+        name,
+        source,
+        f"per partition, every row the {agent} agent's last batch changed and the input offsets "
+        "it applied; written before the rows, so a restart finds state consistent with them",
+        value_encoding="ctrack journal frame (streams/journal.py)",
+        max_message_bytes=JOURNAL_MAX_BYTES,
+    )
+
+
+RETURNS_JOURNAL = _journal("returns-journal", RETURN_LIFECYCLE, "returns")
+CLIENTS_JOURNAL = _journal("clients-journal", CLIENT_EVENTS, "client-status")
+DELIVERY_JOURNAL = _journal("delivery-journal", DELIVERY, "delivery-rollup")
 ALL_TABLES: tuple[TableSpec, ...] = (
     LOCKOUT_STATE,
     FIRM_SETTINGS_TABLE,
@@ -226,6 +251,9 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     RETURN_TIMERS,
     RETURN_TIMER_BUCKETS,
     MESSAGE_ROLLUP,
+    RETURNS_JOURNAL,
+    CLIENTS_JOURNAL,
+    DELIVERY_JOURNAL,
 )
 
 

@@ -40,6 +40,11 @@ class Rejected:
         return f"{stage}:{self.source_topic}:{self.source_partition}:{self.source_offset}"
 
 
+# An oversized value's dead letter keeps its head (header, first fields) to tell what it was;
+# the whole record stays on its topic, at the coordinates the dead letter names.
+OVERSIZED_KEPT_BYTES = 4096
+
+
 def dead_letter_record(
     rejected: Rejected, *, stage: str, error: BaseException, failed_at: datetime
 ) -> dict[str, Any]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import faust
 
 from ctrack.settings import KafkaSettings, StreamSettings
-from schemas.catalogue import TopicNames
+from schemas.catalogue import JOURNAL_MAX_BYTES, TopicNames
 from schemas.codec import AvroCodec
+from streams.batches import BatchLimits
 from streams.client_status.agent import register_client_status
 from streams.delivery.agent import register_delivery
 from streams.firms.agent import register_firm_settings
 from streams.outbox import Outbox
+from streams.prompt_fetch import use_fetch_wait
 from streams.returns.agent import register_returns
 from streams.timers.clock import register_clock
 
@@ -27,6 +29,10 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
         topic_replication_factor=kafka.replication_factor,
         topic_allow_declare=True,
         producer_acks=-1,
+        producer_linger=settings.producer_linger_s,
+        producer_max_batch_size=262_144,
+        # a batch's journal record is one record (see streams/journal.py)
+        producer_max_request_size=JOURNAL_MAX_BYTES,
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
@@ -34,11 +40,13 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
         # assignment made from a stale view of the cluster heals in seconds, not minutes.
         consumer_metadata_max_age_ms=10_000,
     )
-    outbox = Outbox(app, names, codec)
+    use_fetch_wait(app, settings.fetch_max_wait_ms)
+    outbox = Outbox(app, names, codec, kafka.max_record_bytes)
+    limits = BatchLimits(settings.batch_max_events, settings.batch_gather_s)
     firms = register_firm_settings(app, outbox)
-    register_client_status(app, outbox, firms)
-    register_returns(app, outbox, firms)
-    register_delivery(app, outbox)
+    register_client_status(app, outbox, firms, limits)
+    register_returns(app, outbox, firms, limits)
+    register_delivery(app, outbox, limits)
     if settings.clock == "wall":
         register_clock(app, outbox, settings.tick_interval_s)
     return app

@@ -11,9 +11,10 @@ import structlog
 from schemas import dead_letter
 from schemas.catalogue import ALL_TOPICS, DEAD_LETTERS, TopicNames, TopicSpec
 from schemas.codec import AvroCodec, Decoded
-from schemas.dead_letter import Rejected
-from schemas.errors import DeserializationError
+from schemas.dead_letter import OVERSIZED_KEPT_BYTES, Rejected
+from schemas.errors import DeserializationError, RecordTooLargeError
 from streams.errors import UnexpectedRecordError
+from streams.sends import Sends
 
 log = structlog.get_logger(__name__)
 
@@ -31,12 +32,15 @@ def _raw(app: faust.App, *names: str, spec: TopicSpec | None = None) -> faust.To
 
 
 class Outbox:
-    """One faust topic per catalogue entry for sending; multi-topic sources for agents."""
+    """Sources for agents (one faust topic per catalogue entry, or several read as one) and
+    encoded sends."""
 
-    def __init__(self, app: faust.App, names: TopicNames, codec: AvroCodec):
+    def __init__(self, app: faust.App, names: TopicNames, codec: AvroCodec, max_record_bytes: int):
         self.app = app
         self.names = names
         self.codec = codec
+        self.max_record_bytes = max_record_bytes
+        self.sends = Sends(app)
         self._topics = {spec.name: _raw(app, names.of(spec), spec=spec) for spec in ALL_TOPICS}
 
     def source(self, *specs: TopicSpec) -> faust.TopicT:
@@ -49,15 +53,27 @@ class Outbox:
         self, spec: TopicSpec, key: str | None, record: dict[str, Any], partition: int | None = None
     ) -> None:
         """Encode `record` with the topic's schema and send it (keyed: same partition per key)."""
-        value = self.codec.encode(spec.value_schema, record, topic=self.names.of(spec))
-        await self._topics[spec.name].send(
-            key=key.encode() if key is not None else None, value=value, partition=partition
-        )
+        topic = self.names.of(spec)
+        value = self.codec.encode(spec.value_schema, record, topic=topic)
+        await self._publish(topic, key.encode() if key is not None else None, value, partition)
+
+    async def _publish(
+        self, topic: str, key: bytes | None, value: bytes, partition: int | None
+    ) -> None:
+        """Queue the record on faust's producer; its partitioner is the Java-compatible murmur2
+        of the key, like `Topic.send`, without the per-record future and sensors of that path."""
+        await self.sends.send(topic, key, value, partition)
 
     async def accept(
         self, event: faust.EventT[bytes], stage: str, expected: frozenset[str]
     ) -> Decoded | None:
-        """The decoded record, or None once an unreadable or unexpected one is dead-lettered."""
+        """The decoded record, or None once an unreadable, unexpected or oversized one is
+        dead-lettered."""
+        if len(event.value) > self.max_record_bytes:
+            kept = min(len(event.value), OVERSIZED_KEPT_BYTES)
+            too_large = RecordTooLargeError(len(event.value), self.max_record_bytes, kept)
+            await self.reject(event, stage, too_large, kept_bytes=kept)
+            return None
         try:
             decoded = self.codec.decode(event.value)
         except DeserializationError as exc:
@@ -69,15 +85,23 @@ class Outbox:
             return None
         return decoded
 
-    async def reject(self, event: faust.EventT[bytes], stage: str, error: BaseException) -> None:
-        """Keep an unusable record on the dead-letter topic with the reason."""
+    async def reject(
+        self,
+        event: faust.EventT[bytes],
+        stage: str,
+        error: BaseException,
+        kept_bytes: int | None = None,
+    ) -> None:
+        """Keep an unusable record on the dead-letter topic with the reason (and its first
+        `kept_bytes` bytes only, if given)."""
         message = event.message
+        payload = message.value if isinstance(message.value, bytes) else b""
         rejected = Rejected(
             source_topic=message.topic,
             source_partition=message.partition,
             source_offset=message.offset,
             key=message.key,
-            payload=message.value if isinstance(message.value, bytes) else b"",
+            payload=payload if kept_bytes is None else payload[:kept_bytes],
         )
         record = dead_letter.dead_letter_record(
             rejected, stage=stage, error=error, failed_at=datetime.now(UTC)
@@ -91,7 +115,6 @@ class Outbox:
             partition=message.partition,
             offset=message.offset,
         )
-        value = self.codec.encode(
-            dead_letter.SCHEMA_NAME, record, topic=self.names.of(DEAD_LETTERS)
-        )
-        await self._topics[DEAD_LETTERS.name].send(key=message.key, value=value)
+        topic = self.names.of(DEAD_LETTERS)
+        value = self.codec.encode(dead_letter.SCHEMA_NAME, record, topic=topic)
+        await self._publish(topic, message.key, value, None)

@@ -10,19 +10,16 @@ import structlog
 from confluent_kafka import Message
 
 from schemas import dead_letter
-from schemas.dead_letter import Rejected
-from schemas.errors import DeserializationError
+from schemas.dead_letter import OVERSIZED_KEPT_BYTES, Rejected
+from schemas.errors import DeserializationError, RecordTooLargeError
 from sinks.clickhouse.decoding import PlainDecoder, flatten
-from sinks.clickhouse.errors import RecordTooLargeError, UnexpectedSchemaError
+from sinks.clickhouse.errors import UnexpectedSchemaError
 from sinks.clickhouse.routing import Route
 from sinks.clickhouse.rows import Row
 from sinks.clickhouse.tables import DEAD_LETTERS, Table
 
 log = structlog.get_logger(__name__)
 STAGE = "sinks.clickhouse"
-# An oversized value's dead letter keeps its head (header, first fields) to tell what it was;
-# the whole record stays on its topic, at the coordinates the dead letter names.
-KEPT_OF_OVERSIZED = 4096
 
 
 @dataclass
@@ -56,7 +53,7 @@ class RecordReader:
         """The table and row for a message; anything unreadable becomes a dead-letter row.
         `checked`: read every logical type (slower; for records ClickHouse refused)."""
         if len(payload) > self.max_bytes:
-            kept = min(len(payload), KEPT_OF_OVERSIZED)
+            kept = min(len(payload), OVERSIZED_KEPT_BYTES)
             error = RecordTooLargeError(len(payload), self.max_bytes, kept)
             return DEAD_LETTERS, self._dead_letter(message, payload[:kept], error)
         topic, partition, offset = coordinates(message)

@@ -1,8 +1,12 @@
-"""Faust adapter of the client status rule: client events and clock ticks in, status out."""
+"""Faust adapter of the client status rule: client events and clock ticks in, status out.
+
+Events come in batches; each partition's events are folded in arrival order, outputs are sent
+as they are decided, and each changed table key is written once at the end of the batch.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,61 +21,75 @@ from schemas.catalogue import (
     CLIENT_STATUS_TOPIC,
     CLIENT_TIMER_BUCKETS,
     CLIENT_TIMERS,
+    CLIENTS_JOURNAL,
     CLOCK,
     TICK,
 )
+from streams.batches import BatchLimits, BatchTable, batch_tables
 from streams.client_status import rules
 from streams.client_status.state import ClientState, from_row, to_row
 from streams.effects import carry_out, record_trigger
-from streams.firms.agent import FirmDirectory
+from streams.firms.agent import SETTINGS_WAIT_S, BatchFirms, FirmDirectory
+from streams.journal import Journal, forget_on_rebalance, journal_table, journaled_batches
 from streams.outbox import Outbox
 from streams.timers.wheel import TimerWheel
 
 STAGE = "streams.client_status"
+ACCEPTED = frozenset({CLIENT_EVENT, TICK})
 
 
-def register_client_status(app: faust.App, outbox: Outbox, firms: FirmDirectory) -> None:
-    """Attach the client status agent, its state and timer tables."""
-    partitions = CLIENT_EVENTS.partitions
-    states = app.Table(CLIENT_STATE.name, default=None, partitions=partitions)
-    wheel = TimerWheel(
-        app.Table(CLIENT_TIMERS.name, default=None, partitions=partitions),
-        app.Table(CLIENT_TIMER_BUCKETS.name, default=None, partitions=partitions),
+TABLES = (CLIENT_STATE, CLIENT_TIMERS, CLIENT_TIMER_BUCKETS)
+
+
+def register_client_status(
+    app: faust.App, outbox: Outbox, firms: FirmDirectory, limits: BatchLimits
+) -> None:
+    """Attach the client status agent, its state and timer tables and its journal."""
+    tables = batch_tables(app, outbox.sends, TABLES, CLIENT_EVENTS.partitions)
+    journal = Journal(
+        outbox.sends, journal_table(app, CLIENTS_JOURNAL, CLIENT_EVENTS.partitions), tables
     )
+    forget_on_rebalance(app, journal)
 
-    async def settle(
-        event: faust.EventT[bytes],
-        before: ClientState | None,
-        result: rules.Result,
-        firm_id: str,
-        cause: UUID,
-        at: datetime,
-        subject: str,
-    ) -> None:
-        """Persist the new state, publish the status if it changed, carry out the outputs."""
-        after, outputs = result
-        if after is not None and after != before:
-            states[after.client_id] = to_row(after)
-            await outbox.send(CLIENT_STATUS_TOPIC, after.client_id, status_record(after, cause, at))
-        await carry_out(
-            outputs,
-            outbox=outbox,
-            wheel=wheel,
-            partition=event.message.partition,
-            event=event,
-            stage=STAGE,
-            firm_id=firm_id,
-            cause=cause,
-            now=at,
-            subject=subject,
-            subject_is_return=False,
-        )
+    @app.agent(outbox.source(CLIENT_EVENTS, CLOCK), name="client-status")
+    async def client_status(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for work in journaled_batches(stream, limits, journal):
+            await firms.caught_up(SETTINGS_WAIT_S)
+            settings = firms.for_batch()
+            for part in work:
+                with part.context():
+                    batch = ClientsBatch(tables, outbox, settings)
+                    await batch.run(part.todo)
+                    part.tables = batch.tables
+            yield None
 
-    async def on_client_event(event: faust.EventT[bytes], record: dict[str, Any]) -> None:
+
+class ClientsBatch:
+    """One partition's share of a batch, folded through the client status rule."""
+
+    def __init__(self, tables: Sequence[BatchTable], outbox: Outbox, firms: BatchFirms):
+        self.outbox = outbox
+        self.firms = firms
+        self.tables = [table.write_back() for table in tables]
+        self.states, timers, buckets = self.tables
+        self.wheel = TimerWheel(timers, buckets)
+
+    async def run(self, events: Sequence[faust.EventT[bytes]]) -> None:
+        """Apply the events in order (the journal writes the changed keys)."""
+        for event in events:
+            decoded = await self.outbox.accept(event, STAGE, ACCEPTED)
+            if decoded is None:
+                continue
+            if decoded.schema_name == TICK:
+                await self.on_tick(event, decoded.record["now"])
+            else:
+                await self.on_client_event(event, decoded.record)
+
+    async def on_client_event(self, event: faust.EventT[bytes], record: dict[str, Any]) -> None:
         client_event = clients.from_record(record)
-        before = _load(states.get(client_event.client_id))
-        result = rules.apply(before, client_event, firms.get(client_event.firm_id))
-        await settle(
+        before = _load(self.states.get(client_event.client_id))
+        result = rules.apply(before, client_event, self.firms.get(client_event.firm_id))
+        await self.settle(
             event,
             before,
             result,
@@ -81,19 +99,19 @@ def register_client_status(app: faust.App, outbox: Outbox, firms: FirmDirectory)
             client_event.client_id,
         )
 
-    async def on_tick(event: faust.EventT[bytes], now: datetime) -> None:
-        for timer in wheel.pop_due(now, event.message.partition):
-            await record_trigger(outbox, timer, now)
-            before = _load(states.get(timer.subject_id))
+    async def on_tick(self, event: faust.EventT[bytes], now: datetime) -> None:
+        for timer in self.wheel.pop_due(now, event.message.partition):
+            await record_trigger(self.outbox, timer, now)
+            before = _load(self.states.get(timer.subject_id))
             result = rules.on_timer(
                 before,
                 timer.kind,
                 timer.due_at,
                 timer.detail,
                 timer.trigger_id,
-                firms.get(timer.firm_id),
+                self.firms.get(timer.firm_id),
             )
-            await settle(
+            await self.settle(
                 event,
                 before,
                 result,
@@ -103,17 +121,37 @@ def register_client_status(app: faust.App, outbox: Outbox, firms: FirmDirectory)
                 timer.subject_id,
             )
 
-    @app.agent(outbox.source(CLIENT_EVENTS, CLOCK), name="client-status")
-    async def client_status(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            decoded = await outbox.accept(event, STAGE, frozenset({CLIENT_EVENT, TICK}))
-            if decoded is None:
-                continue
-            if decoded.schema_name == TICK:
-                await on_tick(event, decoded.record["now"])
-            else:
-                await on_client_event(event, decoded.record)
-            yield None
+    async def settle(
+        self,
+        event: faust.EventT[bytes],
+        before: ClientState | None,
+        result: rules.Result,
+        firm_id: str,
+        cause: UUID,
+        at: datetime,
+        subject: str,
+    ) -> None:
+        """Publish the status if it changed, carry out the outputs, keep the new state."""
+        after, outputs = result
+        changed = after if after is not None and after != before else None
+        if changed is not None:
+            status = status_record(changed, cause, at)
+            await self.outbox.send(CLIENT_STATUS_TOPIC, changed.client_id, status)
+        await carry_out(
+            outputs,
+            outbox=self.outbox,
+            wheel=self.wheel,
+            partition=event.message.partition,
+            event=event,
+            stage=STAGE,
+            firm_id=firm_id,
+            cause=cause,
+            now=at,
+            subject=subject,
+            subject_is_return=False,
+        )
+        if changed is not None:
+            self.states[changed.client_id] = to_row(changed)
 
 
 def status_record(state: ClientState, cause: UUID, at: datetime) -> dict[str, Any]:

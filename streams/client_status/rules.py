@@ -57,8 +57,10 @@ def apply(state: ClientState | None, event: ClientEvent, firm: FirmSettings) -> 
         return None, [Rejected(f"client {event.client_id} was never added")]
     if event.event_type in ECHOES or event.event_type in RECORD_ONLY:
         return state, []
-    if event.event_type in LINK_ISSUING and event.link_id == state.active_link_id:
-        return state, []  # our own invite or reminder, read back
+    if event.event_type in LINK_ISSUING and (
+        event.link_id == state.active_link_id or _emitted_here(event)
+    ):
+        return state, []  # our own invite or reminder, read back (maybe after a newer one)
     handler = _HANDLERS.get(event.event_type)
     if handler is None:
         return state, [Rejected(f"{event.event_type} is not handled by the status rule")]
@@ -413,7 +415,7 @@ def _event(
 ) -> ClientEvent:
     """An event this rule emits; its id is derived from its cause, so a replay repeats it."""
     return ClientEvent(
-        event_id=uuid5(DERIVED_EVENT_NAMESPACE, f"{event_type}:{cause}"),
+        event_id=_derived_event_id(event_type, cause),
         event_type=event_type,
         occurred_at=at,
         firm_id=state.firm_id,
@@ -421,6 +423,17 @@ def _event(
         actor=Actor.SYSTEM,
         caused_by=cause,
         **fields,  # type: ignore[arg-type]  # keyword fields of ClientEvent
+    )
+
+
+def _derived_event_id(event_type: ClientEventType, cause: UUID) -> UUID:
+    return uuid5(DERIVED_EVENT_NAMESPACE, f"{event_type}:{cause}")
+
+
+def _emitted_here(event: ClientEvent) -> bool:
+    """`event` is one this rule emitted: its id derives from its cause as `_event` makes it."""
+    return event.caused_by is not None and event.event_id == _derived_event_id(
+        event.event_type, event.caused_by
     )
 
 

@@ -10,6 +10,9 @@ T = TrackingEventType
 
 # Touches that prove the recipient authenticated: they reset the failure count.
 SUCCESSES = frozenset({T.ACCESS_LINK_SELECTED, T.TAX_RETURN_ACCESSED})
+# The touches `apply` acts on; any other touch leaves every state as it is and emits nothing,
+# so an adapter may skip reading state for it.
+ACTED_ON = frozenset({T.ACCESS_UNLOCKED, T.AUTHENTICATION_FAILED, *SUCCESSES})
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,9 @@ from streams.outputs import CancelTimer, Notify, ScheduleTimer, TriggerKind
 K, T = TriggerKind, TrackingEventType
 # Voucher reminders go out at this time (UTC) of the reminder day: morning in the Americas.
 VOUCHER_REMINDER_TIME = time(14, 0)
+# The only touch `on_tracking` acts on; any other leaves the state as it is and emits nothing,
+# so an adapter may skip reading state for it.
+TRACKING_ACTED_ON = frozenset({T.INITIAL_EMAIL_BOUNCED})
 
 Output = TrackingEvent | ScheduleTimer | CancelTimer | Notify
 

@@ -2,13 +2,15 @@
 
 One agent reads everything keyed by return, so each tracking event is decoded once and both
 rules see it: the lockout rule (3 consecutive failures -> Access Locked) and the reminder
-rules (signing and voucher reminders, stopped by a bounced initial email).
+rules (signing and voucher reminders, stopped by a bounced initial email). Events come in
+batches; each partition's events are folded in arrival order, outputs are sent as they are
+decided, and each changed table key is written once at the end of the batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import asdict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -24,12 +26,15 @@ from schemas.catalogue import (
     RETURN_STATE,
     RETURN_TIMER_BUCKETS,
     RETURN_TIMERS,
+    RETURNS_JOURNAL,
     TICK,
     TRACKING,
     TRACKING_EVENT,
 )
+from streams.batches import BatchLimits, BatchTable, batch_tables
 from streams.effects import carry_out, record_trigger
-from streams.firms.agent import FirmDirectory
+from streams.firms.agent import SETTINGS_WAIT_S, BatchFirms, FirmDirectory
+from streams.journal import Journal, forget_on_rebalance, journal_table, journaled_batches
 from streams.lockout import rules as lockout
 from streams.lockout.rules import LockoutPolicy, LockoutState
 from streams.outbox import Outbox
@@ -41,93 +46,134 @@ STAGE = "streams.returns"
 ACCEPTED = frozenset({TRACKING_EVENT, RETURN_LIFECYCLE_EVENT, TICK})
 
 
-def register_returns(app: faust.App, outbox: Outbox, firms: FirmDirectory) -> None:
-    """Attach the per-return agent, its lockout, reminder and timer tables."""
-    partitions = RETURN_LIFECYCLE.partitions
-    locks = app.Table(LOCKOUT_STATE.name, default=None, partitions=partitions)
-    states = app.Table(RETURN_STATE.name, default=None, partitions=partitions)
-    wheel = TimerWheel(
-        app.Table(RETURN_TIMERS.name, default=None, partitions=partitions),
-        app.Table(RETURN_TIMER_BUCKETS.name, default=None, partitions=partitions),
+TABLES = (LOCKOUT_STATE, RETURN_STATE, RETURN_TIMERS, RETURN_TIMER_BUCKETS)
+
+
+def register_returns(
+    app: faust.App, outbox: Outbox, firms: FirmDirectory, limits: BatchLimits
+) -> None:
+    """Attach the per-return agent, its lockout, reminder and timer tables and its journal."""
+    tables = batch_tables(app, outbox.sends, TABLES, RETURN_LIFECYCLE.partitions)
+    journal = Journal(
+        outbox.sends, journal_table(app, RETURNS_JOURNAL, RETURN_LIFECYCLE.partitions), tables
     )
+    forget_on_rebalance(app, journal)
 
-    async def handle(
-        event: faust.EventT[bytes],
-        return_id: str,
-        result: rules.Result,
-        before: ReturnState | None,
-        firm_id: str,
-        cause: UUID,
-        now: datetime,
-    ) -> None:
-        after, outputs = result
-        if after is not None and after != before:
-            states[return_id] = to_row(after)
-        await carry_out(
-            outputs,
-            outbox=outbox,
-            wheel=wheel,
-            partition=event.message.partition,
-            event=event,
-            stage=STAGE,
-            firm_id=firm_id,
-            cause=cause,
-            now=now,
-            subject=return_id,
-            subject_is_return=True,
-        )
+    @app.agent(outbox.source(TRACKING, RETURN_LIFECYCLE, CLOCK), name="returns")
+    async def returns(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for work in journaled_batches(stream, limits, journal):
+            await firms.caught_up(SETTINGS_WAIT_S)
+            settings = firms.for_batch()
+            for part in work:
+                with part.context():
+                    batch = ReturnsBatch(tables, outbox, settings)
+                    await batch.run(part.todo)
+                    part.tables = batch.tables
+            yield None
 
-    async def apply_lockout(touch: tracking.TrackingEvent) -> None:
-        policy = LockoutPolicy(firms.get(touch.firm_id).max_access_failures)
-        before = _lock_state(locks.get(touch.subject))
-        after, outputs = lockout.apply(before, touch, policy)
-        if after != before:
-            locks[touch.subject] = {"failures": after.consecutive_failures, "locked": after.locked}
-        for output in outputs:
-            await outbox.send(TRACKING, output.return_id, tracking.to_record(output))
 
-    async def on_record(
-        event: faust.EventT[bytes], schema_name: str, record: dict[str, Any]
-    ) -> None:
-        before = from_row(states.get(record["return_id"]))
-        if schema_name == RETURN_LIFECYCLE_EVENT:
-            lifecycle = lifecycle_from_record(record)
-            result = rules.on_lifecycle(before, lifecycle, firms.get(lifecycle.firm_id))
-            cause, at = lifecycle.event_id, lifecycle.occurred_at
-        else:
-            touch = tracking.from_record(record)
-            await apply_lockout(touch)
-            result = rules.on_tracking(before, touch)
-            cause, at = touch.event_id, touch.occurred_at
-        await handle(event, record["return_id"], result, before, record["firm_id"], cause, at)
+class ReturnsBatch:
+    """One partition's share of a batch, folded through the lockout and reminder rules."""
 
-    async def on_tick(event: faust.EventT[bytes], now: datetime) -> None:
-        for timer in wheel.pop_due(now, event.message.partition):
-            await record_trigger(outbox, timer, now)
-            before = from_row(states.get(timer.subject_id))
+    def __init__(self, tables: Sequence[BatchTable], outbox: Outbox, firms: BatchFirms):
+        self.outbox = outbox
+        self.firms = firms
+        self.tables = [table.write_back() for table in tables]
+        self.locks, self.states, timers, buckets = self.tables
+        self.wheel = TimerWheel(timers, buckets)
+
+    async def run(self, events: Sequence[faust.EventT[bytes]]) -> None:
+        """Apply the events in order (the journal writes the changed keys)."""
+        for event in events:
+            decoded = await self.outbox.accept(event, STAGE, ACCEPTED)
+            if decoded is None:
+                continue
+            if decoded.schema_name == TICK:
+                await self.on_tick(event, decoded.record["now"])
+            elif decoded.schema_name == RETURN_LIFECYCLE_EVENT:
+                await self.on_lifecycle(event, decoded.record)
+            else:
+                await self.on_tracking(event, decoded.record)
+
+    async def on_tracking(self, event: faust.EventT[bytes], record: dict[str, Any]) -> None:
+        event_type = record["event_type"]
+        locks_it = event_type in lockout.ACTED_ON
+        if not (locks_it or event_type in rules.TRACKING_ACTED_ON):
+            return  # neither rule changes anything for this touch: no state to read
+        touch = tracking.from_record(record)
+        if locks_it:
+            await self.apply_lockout(touch)
+        before = from_row(self.states.get(touch.return_id))
+        result = rules.on_tracking(before, touch)
+        await self.settle(event, touch.return_id, result, before, touch.firm_id, touch)
+
+    async def on_lifecycle(self, event: faust.EventT[bytes], record: dict[str, Any]) -> None:
+        lifecycle = lifecycle_from_record(record)
+        before = from_row(self.states.get(lifecycle.return_id))
+        result = rules.on_lifecycle(before, lifecycle, self.firms.get(lifecycle.firm_id))
+        await self.settle(event, lifecycle.return_id, result, before, lifecycle.firm_id, lifecycle)
+
+    async def on_tick(self, event: faust.EventT[bytes], now: datetime) -> None:
+        for timer in self.wheel.pop_due(now, event.message.partition):
+            await record_trigger(self.outbox, timer, now)
+            before = from_row(self.states.get(timer.subject_id))
             result = rules.on_timer(
                 before,
                 timer.kind,
                 timer.due_at,
                 timer.detail,
                 timer.trigger_id,
-                firms.get(timer.firm_id),
+                self.firms.get(timer.firm_id),
             )
-            await handle(
-                event, timer.subject_id, result, before, timer.firm_id, timer.trigger_id, now
-            )
+            cause = _Cause(timer.trigger_id, now)
+            await self.settle(event, timer.subject_id, result, before, timer.firm_id, cause)
 
-    @app.agent(outbox.source(TRACKING, RETURN_LIFECYCLE, CLOCK), name="returns")
-    async def returns(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            decoded = await outbox.accept(event, STAGE, ACCEPTED)
-            if decoded is None:
-                continue
-            if decoded.schema_name == TICK:
-                await on_tick(event, decoded.record["now"])
-            else:
-                await on_record(event, decoded.schema_name, decoded.record)
-            yield None
+    async def apply_lockout(self, touch: tracking.TrackingEvent) -> None:
+        policy = LockoutPolicy(self.firms.get(touch.firm_id).max_access_failures)
+        before = _lock_state(self.locks.get(touch.subject))
+        after, outputs = lockout.apply(before, touch, policy)
+        for output in outputs:
+            await self.outbox.send(TRACKING, output.return_id, tracking.to_record(output))
+        if after != before:
+            self.locks[touch.subject] = {
+                "failures": after.consecutive_failures,
+                "locked": after.locked,
+            }
+
+    async def settle(
+        self,
+        event: faust.EventT[bytes],
+        return_id: str,
+        result: rules.Result,
+        before: ReturnState | None,
+        firm_id: str,
+        cause: tracking.TrackingEvent | ReturnLifecycle | _Cause,
+    ) -> None:
+        """Carry out the rule's outputs, then keep the new state."""
+        after, outputs = result
+        await carry_out(
+            outputs,
+            outbox=self.outbox,
+            wheel=self.wheel,
+            partition=event.message.partition,
+            event=event,
+            stage=STAGE,
+            firm_id=firm_id,
+            cause=cause.event_id,
+            now=cause.occurred_at,
+            subject=return_id,
+            subject_is_return=True,
+        )
+        if after is not None and after != before:
+            self.states[return_id] = to_row(after)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cause:
+    """A fired timer as the cause of what the rule decided."""
+
+    event_id: UUID
+    occurred_at: datetime
 
 
 def lifecycle_from_record(record: dict[str, Any]) -> ReturnLifecycle:
@@ -144,8 +190,12 @@ def lifecycle_from_record(record: dict[str, Any]) -> ReturnLifecycle:
     )
 
 
+# Every field is a plain value: a shallow row is what dataclasses.asdict gives, much cheaper.
+_STATE_FIELDS = tuple(f.name for f in fields(ReturnState))
+
+
 def to_row(state: ReturnState) -> dict[str, Any]:
-    row = asdict(state)
+    row = {name: getattr(state, name) for name in _STATE_FIELDS}
     row["unpaid_vouchers"] = sorted(d.isoformat() for d in state.unpaid_vouchers)
     return row
 

@@ -1,4 +1,5 @@
-"""A timer wheel over two key-value stores (faust tables in the worker, dicts in tests).
+"""A timer wheel over two key-value stores (faust tables seen through a batch in the worker,
+dicts in tests).
 
 Timers live in `timers` (timer key -> row) and are indexed by `buckets`
 ("<partition>:<minute>" -> [timer keys]); a per-partition cursor records the last bucket
@@ -11,16 +12,25 @@ Timers are plain rows, so they survive restarts and move with their partition.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID, uuid5
 
 from schemas.tracking import DERIVED_EVENT_NAMESPACE
 from streams.outputs import TriggerKind
 
 BUCKET_SECONDS = 60
+
+
+class Rows(Protocol):
+    """The slice of a key-value store the wheel uses (dict, faust table, batch write-back)."""
+
+    def get(self, key: str, default: Any, /) -> Any: ...
+
+    def pop(self, key: str, default: Any, /) -> Any: ...
+
+    def __setitem__(self, key: str, value: Any, /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +88,7 @@ def bucket_of(when: datetime) -> int:
 class TimerWheel:
     """Schedule, cancel and pop due timers of one partition's stores."""
 
-    def __init__(self, timers: MutableMapping[str, Any], buckets: MutableMapping[str, Any]):
+    def __init__(self, timers: Rows, buckets: Rows):
         self._timers = timers
         self._buckets = buckets
 
@@ -87,7 +97,7 @@ class TimerWheel:
         self._unindex(timer.key, partition)
         cursor = self._cursor(partition)
         bucket = bucket_of(timer.due_at) if cursor is None else max(bucket_of(timer.due_at), cursor)
-        floor = self._buckets.get(_floor_key(partition))
+        floor = self._buckets.get(_floor_key(partition), None)
         if cursor is None and (floor is None or bucket < floor):
             self._buckets[_floor_key(partition)] = bucket  # first tick starts here
         self._timers[timer.key] = {**timer.to_row(), "bucket": bucket}
@@ -114,13 +124,13 @@ class TimerWheel:
 
     def _pop_bucket(self, partition: int, bucket: int, now: datetime) -> list[Timer]:
         bucket_key = _bucket_key(partition, bucket)
-        keys = self._buckets.get(bucket_key)
+        keys = self._buckets.get(bucket_key, None)
         if not keys:
             return []
         due: list[Timer] = []
         waiting: list[Timer] = []
         for key in keys:
-            row = self._timers.get(key)
+            row = self._timers.get(key, None)
             if row is None or row["bucket"] != bucket:
                 continue  # cancelled or moved
             timer = Timer.from_row(row)
@@ -134,7 +144,7 @@ class TimerWheel:
         return due
 
     def _unindex(self, key: str, partition: int) -> None:
-        row = self._timers.get(key)
+        row = self._timers.get(key, None)
         if row is None:
             return
         bucket_key = _bucket_key(partition, row["bucket"])
@@ -145,7 +155,7 @@ class TimerWheel:
             self._buckets.pop(bucket_key, None)
 
     def _cursor(self, partition: int) -> int | None:
-        value = self._buckets.get(_cursor_key(partition))
+        value = self._buckets.get(_cursor_key(partition), None)
         return int(value) if value is not None else None
 
 

@@ -7,15 +7,17 @@ import time
 import uuid
 
 from clickhouse_connect.driver.client import Client
-from confluent_kafka import Producer
+from confluent_kafka import Message, Producer
 
 from ctrack.settings import KafkaSettings, SinkSettings
 from producers.event_producer import EventProducer
 from schemas import dead_letter
 from schemas.catalogue import TopicNames
 from schemas.codec import AvroCodec
+from schemas.dead_letter import OVERSIZED_KEPT_BYTES
 from schemas.tracking import TrackingEventType
 from sinks.clickhouse.sink import ClickHouseSink
+from tests.conftest import WorkerFactory
 from tests.factories import tracking_event
 from tests.integration.kafka_helpers import consume_until
 
@@ -75,3 +77,34 @@ def test_poison_record_goes_to_dead_letters_while_good_records_flow(
     assert all(
         payload.encode() if isinstance(payload, str) else payload == poison for *_, payload in rows
     )
+
+
+def test_the_worker_dead_letters_a_record_over_the_size_limit_with_its_head_only(
+    kafka: KafkaSettings, workers: WorkerFactory
+) -> None:
+    workers.start(CTRACK_MAX_RECORD_BYTES="2000")
+    codec, topics = AvroCodec(), TopicNames(kafka.topic_prefix)
+    return_id = f"R-{uuid.uuid4().hex}"
+    big = tracking_event(
+        TrackingEventType.DOCUMENT_DOWNLOADED, return_id=return_id, detail="x" * 5000 + ".pdf"
+    )
+    with EventProducer(kafka, codec) as producer:
+        producer.send_tracking(big)
+        for _ in range(3):  # behind it, a lock: the worker went on
+            producer.send_tracking(
+                tracking_event(TrackingEventType.AUTHENTICATION_FAILED, return_id=return_id)
+            )
+
+    [letter] = consume_until(kafka.bootstrap, topics.dead_letter, lambda ms: len(ms) >= 1)
+    record = codec.decode(letter.value() or b"").record
+    assert (record["stage"], record["error_type"]) == ("streams.returns", "RecordTooLargeError")
+    assert "exceeds the 2000-byte limit" in record["reason"]
+    assert len(record["payload"]) == OVERSIZED_KEPT_BYTES  # its head, not the whole record
+    assert letter.key() == return_id.encode()
+
+    def locks(messages: list[Message]) -> list[dict[str, object]]:
+        decoded = (codec.decode(m.value() or b"").record for m in messages)
+        return [r for r in decoded if r["event_type"] == "ACCESS_LOCKED"]
+
+    seen = consume_until(kafka.bootstrap, topics.tracking, lambda ms: bool(locks(ms)))
+    assert [r["return_id"] for r in locks(seen)] == [return_id]

@@ -15,8 +15,8 @@ from ctrack.settings import KafkaSettings, SinkSettings
 from schemas import tracking
 from schemas.catalogue import TopicNames
 from schemas.codec import AvroCodec
+from schemas.dead_letter import OVERSIZED_KEPT_BYTES
 from schemas.tracking import TrackingEventType
-from sinks.clickhouse.records import KEPT_OF_OVERSIZED
 from sinks.clickhouse.sink import ClickHouseSink
 from tests.factories import tracking_event
 
@@ -106,7 +106,7 @@ def test_a_record_over_the_limit_is_dead_lettered_with_its_size_not_stored(
     ((offset, stage, error_type, reason, payload, key),) = letters()
     assert (offset, stage, error_type) == (offsets[1], "sinks.clickhouse", "RecordTooLargeError")
     assert f"record of {len(big)} bytes exceeds the 1048576-byte limit" in reason
-    assert bytes.fromhex(payload) == big[:KEPT_OF_OVERSIZED]  # its head, not 2 MiB
+    assert bytes.fromhex(payload) == big[:OVERSIZED_KEPT_BYTES]  # its head, not 2 MiB
     assert bytes.fromhex(key) == return_id.encode()
     assert sink.stats.dead_letters == 1
     assert sink.stats.fast_rows == (2 if fast_path else 0)

@@ -117,6 +117,24 @@ def test_email_change_while_not_enrolled_reinvites_and_supersedes_the_old_link()
     assert apply(state, invite, FIRM) == (state, [])  # read back
 
 
+def test_our_own_reinvite_read_back_after_a_newer_one_changes_nothing() -> None:
+    first, outputs = apply(invited(), ev(E.EMAIL_CHANGED, 5, email_hash="h2"), FIRM)
+    assert first is not None
+    first_invite = next(
+        o for o in outputs if isinstance(o, ClientEvent) and o.event_type is E.INVITE_SENT
+    )
+    second, _ = apply(first, ev(E.EMAIL_CHANGED, 6, email_hash="h3"), FIRM)
+    assert second is not None and second.active_link_id != first_invite.link_id
+    assert apply(second, first_invite, FIRM) == (second, [])  # late, not a refusal
+
+
+def test_an_invite_for_a_stale_link_from_elsewhere_is_still_refused() -> None:
+    state, _ = apply(invited(), ev(E.EMAIL_CHANGED, 5, email_hash="h2"), FIRM)
+    assert state is not None
+    _, outputs = apply(state, ev(E.INVITE_SENT, 7, link_id="L-other"), FIRM)
+    assert rejected(outputs)
+
+
 def test_email_change_in_other_statuses_only_records_the_address() -> None:
     state, outputs = apply(added(has_email=False), ev(E.EMAIL_CHANGED, email_hash="h"), FIRM)
     assert state == added() and outputs == []
