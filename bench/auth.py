@@ -1,16 +1,19 @@
 """Benchmark: the dynamic password service's link-open and code-verify paths at a target rate.
 
-Run: .venv/bin/python bench/auth.py [--rate 500] [--seconds 8] [--connections 64]
-Starts a private local broker (port 19592, temporary data dir) and the service in a separate
+Run: .venv/bin/python bench/auth.py [--rate 500] [--seconds 8] [--connections 64] [--port 19592]
+Starts a private local broker (`--port`, controller 10,000 above; temporary data dir) and the
+service (`--port` + 2) in a separate
 process (one uvicorn process, as `ctrack auth serve` runs it), imports and invites clients,
-then drives it open-loop from this process over keep-alive connections at `--rate` requests/s:
+then drives it open-loop from this process (uvloop, so the driver takes less of the machine)
+over keep-alive connections at `--rate` requests/s:
   (a) baseline: a trivial endpoint added to the same app (same HTTP stack, no work);
   (b) link-open: POST /client/links/{token} (LINK_SELECTED + OTP_SENT + SMS request committed);
   (c) code-verify: POST /client/links/{token}/code with the right code (OTP_VERIFIED, session).
 Latency is measured from each request's scheduled send time (so queueing counts), and for (b)
 also until the SMS request is on the notifications topic (the outbox relay's produce time).
-The service's CPU time per request is read from /proc. BENCH_AUTH_SERVER=<script> starts the
-service through another script taking the same arguments (e.g. one that runs it under cProfile).
+The service's CPU time per request, and how long it waited for a CPU (machine load), are read
+from /proc. BENCH_AUTH_SERVER=<script> starts the service through another script taking the
+same arguments (e.g. one that runs it under cProfile).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import uvloop
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
@@ -40,7 +44,8 @@ from schemas.catalogue import NOTIFICATIONS, TopicNames
 from schemas.codec import AvroCodec
 from services.credentials import LinkTokens, OneTimeCodes, otp_counter
 
-PORT, SERVICE_PORT = 19592, 19594
+PORT = 19592  # the broker; its controller is 10,000 above, the service 2 above
+CONTROLLER_PORT_OFFSET, SERVICE_PORT_OFFSET = 10_000, 2
 MASTER = "benchmark-auth-master-secret-0123456789abcdef"
 FIRM, KEY = "F-bench", "bench-key-0123456789abcdef"
 BASELINE, OPEN, VERIFY, SENT = (
@@ -52,7 +57,7 @@ BASELINE, OPEN, VERIFY, SENT = (
 
 
 # -- the service process -------------------------------------------------------------------
-def serve(bootstrap: str, prefix: str, data_dir: str) -> None:
+def serve(bootstrap: str, prefix: str, data_dir: str, port: int) -> None:
     """The service, as `ctrack auth serve` builds it, plus a trivial endpoint for the baseline."""
     import uvicorn
     from pydantic import SecretStr
@@ -70,7 +75,7 @@ def serve(bootstrap: str, prefix: str, data_dir: str) -> None:
     async def noop() -> dict[str, bool]:
         return {"ok": True}
 
-    uvicorn.run(app, host="127.0.0.1", port=SERVICE_PORT, log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 # -- a small keep-alive HTTP/1.1 client (cheap enough not to be the bottleneck) --------------
@@ -78,9 +83,11 @@ class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.reader, self.writer = reader, writer
 
+    port = PORT + SERVICE_PORT_OFFSET  # the service's (set by main)
+
     @classmethod
     async def open(cls) -> Connection:
-        return cls(*await asyncio.open_connection("127.0.0.1", SERVICE_PORT))
+        return cls(*await asyncio.open_connection("127.0.0.1", cls.port))
 
     async def request(
         self, method: str, path: str, body: bytes = b"", auth: str | None = None
@@ -107,6 +114,7 @@ class Run:
     errors: int = 0
     seconds: float = 0.0
     server_cpu_s: float = 0.0
+    server_waited_s: float = 0.0  # the event loop runnable, not running: the CPUs were busy
     sent_at: dict[int, float] = field(default_factory=dict)
 
 
@@ -197,11 +205,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def run_queue_seconds(pid: int) -> float:
+    """Time the process's main thread (the event loop's) spent runnable but waiting for a CPU
+    (Linux schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def timed(pid: int, requests: list[tuple[str, str, bytes]], rate: float, connections: int) -> Run:
-    """An open-loop run, with the CPU time the service process spent during it."""
-    before = cpu_seconds(pid)
-    run = asyncio.run(open_loop(requests, rate, connections, 200))
+    """An open-loop run, with the CPU time the service process spent during it and the time
+    it waited for a CPU (the machine's load, which latency then includes)."""
+    before, waited = cpu_seconds(pid), run_queue_seconds(pid)
+    run = uvloop.run(open_loop(requests, rate, connections, 200))
     run.server_cpu_s = cpu_seconds(pid) - before
+    run.server_waited_s = run_queue_seconds(pid) - waited
     return run
 
 
@@ -241,7 +257,7 @@ def report(console: Console, runs: dict[str, Run], rate: float, connections: int
         title=f"Dynamic password service, one process: {n:,} requests per path at {rate:,.0f}/s"
     )
     columns = ("path", "requests/s", "p50 ms", "p99 ms", "max ms", "errors", "p99 vs (a)")
-    for column in (*columns, "service CPU ms/req", "req/s per CPU"):
+    for column in (*columns, "service CPU ms/req", "req/s per CPU", "loop waited for CPU s"):
         table.add_column(column, justify="left" if column == "path" else "right")
     base_p99 = percentile(runs[BASELINE].latencies_ms, 0.99)
     for name, run in runs.items():
@@ -265,12 +281,13 @@ def report(console: Console, runs: dict[str, Run], rate: float, connections: int
     )
 
 
-def _cpu(run: Run) -> tuple[str, str]:
-    """Service CPU per request (includes the relay and ingest work the requests caused)."""
+def _cpu(run: Run) -> tuple[str, str, str]:
+    """Service CPU per request (includes the relay and ingest work the requests caused), and
+    how long the service was runnable but waiting for a CPU during the run."""
     if not run.server_cpu_s:
-        return "-", "-"
+        return "-", "-", "-"
     per_request_ms = run.server_cpu_s * 1000 / len(run.latencies_ms)
-    return f"{per_request_ms:.2f}", f"{1000 / per_request_ms:,.0f}"
+    return f"{per_request_ms:.2f}", f"{1000 / per_request_ms:,.0f}", f"{run.server_waited_s:.2f}"
 
 
 def main() -> None:
@@ -278,19 +295,22 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="target requests/s")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each run")
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--port", type=int, default=PORT, help="the private broker's port")
     parser.add_argument(
         "--serve", nargs=3, metavar=("BOOTSTRAP", "PREFIX", "DATA_DIR"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
+    Connection.port = args.port + SERVICE_PORT_OFFSET
     if args.serve:
-        serve(*args.serve)
+        bootstrap, prefix, data_dir = args.serve
+        serve(bootstrap, prefix, data_dir, Connection.port)
         return
     with tempfile.TemporaryDirectory() as tmp:
         broker = LocalKafka(
             StackSettings(
                 data_dir=Path(tmp) / "kafka",
-                kafka_port=PORT,
-                kafka_controller_port=PORT + 1,
+                kafka_port=args.port,
+                kafka_controller_port=args.port + CONTROLLER_PORT_OFFSET,
                 kafka_jars_dir=StackSettings().jars_dir,
             )
         )
@@ -307,6 +327,7 @@ def main() -> None:
                 kafka.bootstrap,
                 kafka.topic_prefix,
                 f"{tmp}/auth",
+                f"--port={args.port}",
             ],
             env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated
+
 import typer
 
 auth_app = typer.Typer(help="The dynamic password service (HTTP).", no_args_is_help=True)
@@ -26,3 +29,23 @@ def serve() -> None:
     kafka, settings = KafkaSettings(), AuthSettings()
     ensure_topics(kafka.bootstrap, TopicNames(kafka.topic_prefix), kafka.replication_factor)
     uvicorn.run(build_app(auth=settings, kafka=kafka), host=settings.host, port=settings.port)
+
+
+_DEMO_HELP = (
+    "The article's flow end to end: the broker, the stream worker, this service and the "
+    "dispatcher (local provider) start; a firm adds and invites a client; the link the local "
+    "provider printed is opened and the SMS code it printed entered; the client ends Connected "
+    "(firm view and client-status stream). Exit code 0 when it does."
+)
+
+
+@auth_app.command("demo", help=_DEMO_HELP)
+def demo(
+    keep_running: Annotated[bool, typer.Option(help="Leave the broker running afterwards.")] = True,
+) -> None:
+    """Run the demo (see _DEMO_HELP)."""
+    from rich.console import Console
+
+    from services.dynamic_password.demo import run_auth_demo
+
+    sys.exit(run_auth_demo(Console(), Console(stderr=True), keep_broker=keep_running))

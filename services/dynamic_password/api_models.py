@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from schemas.clients import GetRequestKind
 from schemas.pii import clear_pii_kind
+from schemas.tracking import RecipientRole
 from services.dynamic_password.contacts import parse_email, parse_phone, parse_ssn_last4
 
 ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"
@@ -98,6 +99,12 @@ class SettingsChangeBody(_Body):
         return self
 
 
+class ReturnUnlockBody(_Body):
+    recipient_role: RecipientRole | None = Field(
+        None, description="TAXPAYER, SPOUSE or CC_RECIPIENT; none: every locked recipient."
+    )
+
+
 class CodeBody(_Body):
     code: str = Field(pattern=r"^\s*\d{4,10}\s*$", description="The code from the SMS.")
 
@@ -111,4 +118,9 @@ class LoginLinkBody(_Body):
 
 
 class PasswordBody(_Body):
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginBody(_Body):
+    email: Email = Field(description="The email address your firm has for you.")
     password: str = Field(min_length=1, max_length=1024)

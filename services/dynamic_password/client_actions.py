@@ -1,5 +1,5 @@
 """Client-side actions (no API key): open a link, verify a code or SSN digits, ask for a new
-login link (the session, password and messages that follow are in `sessions.py`).
+login link (sessions and messages are in `sessions.py`, regular passwords in `passwords.py`).
 
 Every failure a guesser could learn from (unknown link, wrong code, expired or superseded
 link, locked login) ends in the same NotAccepted, after the same work: the HOTP (or SSN hash)
@@ -11,7 +11,6 @@ lock; while locked, attempts emit nothing.
 from __future__ import annotations
 
 import hmac
-import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -31,7 +30,7 @@ from services.dynamic_password.errors import (
 )
 from services.dynamic_password.policy import CodeVerdict, LinkVerdict
 from services.dynamic_password.records import client_event, notification, notification_id
-from services.dynamic_password.sessions import session_hash
+from services.dynamic_password.sessions import open_session
 from services.dynamic_password.store import ClientRow, LinkRow
 
 E = ClientEventType
@@ -169,7 +168,7 @@ async def verify_code(core: Core, token: str, code: str) -> Verified:
                 link_id=link.link_id,
                 verification_method=method,
             )
-            return _verified(core, replace(row, code=replace(issued, used=True)), event, now)
+            return verified(core, replace(row, code=replace(issued, used=True)), event, now)
         failed = client_event(
             E.OTP_FAILED,
             row.firm_id,
@@ -212,7 +211,7 @@ async def verify_ssn(core: Core, token: str, last4: str) -> Verified:
                 link_id=link.link_id,
                 verification_method=method,
             )
-            return _verified(core, row, event, now)
+            return verified(core, row, event, now)
         failed = client_event(
             E.SSN_CHECK_FAILED,
             row.firm_id,
@@ -228,14 +227,12 @@ async def verify_ssn(core: Core, token: str, last4: str) -> Verified:
     raise NotAccepted()
 
 
-def _verified(core: Core, row: ClientRow, event: ClientEvent, now: datetime) -> Verified:
-    token = secrets.token_urlsafe(32)
-    expires_at = now + policy.SESSION_LIFETIME
+def verified(core: Core, row: ClientRow, event: ClientEvent, now: datetime) -> Verified:
+    """Emit the successful `event` and open a session, in one transaction."""
     with core.store.transaction():
         row = core.emit(row, event)
         core.save(row)
-        core.store.forget_sessions(now)
-        core.store.save_session(session_hash(token), row.client_id, expires_at)
+        token, expires_at = open_session(core, row.client_id, now)
     return Verified(row.state.status.value, token, expires_at)
 
 

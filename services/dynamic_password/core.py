@@ -34,6 +34,7 @@ from services.dynamic_password.records import (
     notification,
     notification_id,
 )
+from services.dynamic_password.return_locks import ReturnLocks
 from services.dynamic_password.store import ClientRow, Store
 from streams.client_status import rules
 from streams.client_status.state import ClientState
@@ -99,6 +100,7 @@ class Core:
         self.auth = auth
         self.metrics = metrics
         self.locks = ClientLocks()
+        self.returns = ReturnLocks(store.db)
         self._firms = {settings.firm_id: settings for settings in store.all_firm_settings()}
 
     # -- firms -----------------------------------------------------------------------------

@@ -35,6 +35,15 @@ class ClientNotFound(DynamicPasswordError):
         super().__init__("client not found")
 
 
+class ReturnNotFound(DynamicPasswordError):
+    """No such return in the caller's firm (the same answer whether it exists elsewhere)."""
+
+    status_code = 404
+
+    def __init__(self) -> None:
+        super().__init__("return not found")
+
+
 class Refused(DynamicPasswordError):
     """The action is not allowed in the client's current state; the message says why."""
 

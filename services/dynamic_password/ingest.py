@@ -1,8 +1,11 @@
-"""What the service learns from the topics: other producers' client events and firm settings.
+"""What the service learns from the topics: other producers' client events, firm settings,
+and delivered returns' access locks.
 
 The stream worker sends invites, reminders, link expiries and unlocks on its own timers; the
 service folds those events into its state with the same rule, skipping the events it emitted
 itself (remembered in the outbox). Firm settings come from the compacted firm-settings topic.
+Tracking touches go through the worker's lockout rule and return-lifecycle facts name each
+return's firm (`return_locks.py`), so a firm user can unlock a locked return here.
 Offsets are stored in the service's database in the same transaction as what they changed,
 so each record is applied exactly once, across restarts. The partitions are assigned, not
 subscribed: one process reads them all (replicas would each take a shard of client ids).
@@ -18,22 +21,30 @@ from typing import Any
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from schemas import clients, firms
+from schemas import clients, firms, tracking
 from schemas.catalogue import (
     CLIENT_EVENT,
     CLIENT_EVENTS,
     FIRM_SETTINGS,
     FIRM_SETTINGS_TOPIC,
+    RETURN_LIFECYCLE,
+    RETURN_LIFECYCLE_EVENT,
+    TRACKING,
+    TRACKING_EVENT,
     TopicNames,
 )
 from schemas.clients import ClientEvent, ClientEventType
 from schemas.codec import AvroCodec
 from schemas.errors import DeserializationError
 from schemas.firms import FirmSettings
+from schemas.tracking import TrackingEvent
 from services.dynamic_password.core import Core
 from services.dynamic_password.errors import Refused
 from services.dynamic_password.outbox import EVENT_ID_HEADER
+from services.dynamic_password.return_locks import fold_touch, learn_lifecycle
 from services.dynamic_password.store import ClientRow
+from streams.client_status.rules import LINK_ISSUING
+from streams.lockout.rules import ACTED_ON
 
 log = structlog.get_logger(__name__)
 E = ClientEventType
@@ -46,7 +57,13 @@ class EventIngest:
     def __init__(self, core: Core, bootstrap: str, names: TopicNames, codec: AvroCodec):
         self._core = core
         self._codec = codec
-        self._topics = (names.of(CLIENT_EVENTS), names.of(FIRM_SETTINGS_TOPIC))
+        self._tracking = names.of(TRACKING)
+        self._topics = (
+            names.of(CLIENT_EVENTS),
+            names.of(FIRM_SETTINGS_TOPIC),
+            self._tracking,
+            names.of(RETURN_LIFECYCLE),
+        )
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -120,9 +137,11 @@ class EventIngest:
                         self._core.store.save_offset(*_position(message))
                 done += 1
 
-    def _decode(self, message: Message) -> ClientEvent | FirmSettings | OwnEvent | None:
-        if event_id := _own_event_id(message):
-            return OwnEvent(event_id)  # recognised in _apply_one without decoding
+    def _decode(self, message: Message) -> Ingested:
+        # Our own unlocks are folded again when read back, in partition order (as the worker
+        # folds them); our other records are recognised in _apply_one without decoding.
+        if message.topic() != self._tracking and (event_id := _own_event_id(message)):
+            return OwnEvent(event_id)
         try:
             decoded = self._codec.decode(message.value() or b"")
         except DeserializationError as exc:  # the stream worker dead-letters it
@@ -132,21 +151,27 @@ class EventIngest:
             return clients.from_record(decoded.record)
         if decoded.schema_name == FIRM_SETTINGS:
             return firms.from_record(decoded.record)
+        if decoded.schema_name == TRACKING_EVENT:
+            acted_on = decoded.record["event_type"] in ACTED_ON
+            return tracking.from_record(decoded.record) if acted_on else None
+        if decoded.schema_name == RETURN_LIFECYCLE_EVENT:
+            return ReturnFact(decoded.record)
         return None
 
-    def _apply_one(self, record: ClientEvent | FirmSettings | OwnEvent | None) -> None:
-        if isinstance(record, OwnEvent):
+    def _apply_one(self, record: Ingested) -> None:
+        if isinstance(record, OwnEvent):  # applied when decided (or by the shard that owns it)
             self._core.metrics.ingested += 1
-            if self._core.outbox.is_own_event(record.event_id):
-                self._core.metrics.ingest_skipped_own += 1
-                return
-            # Marked by a producer of this service but not in the outbox: read back before
-            # (offsets moved back) or produced by another shard for clients it owns.
-            log.info("ingest_skipped_unknown_own_event", event_id=record.event_id)
+            self._core.metrics.ingest_skipped_own += 1
         elif isinstance(record, ClientEvent):
             self._fold(record)
         elif isinstance(record, FirmSettings):
             self._core.learn_firm_settings(record)
+        elif isinstance(record, TrackingEvent):
+            self._core.metrics.ingested += 1
+            fold_touch(self._core.returns, record, self._core.firm)
+        elif isinstance(record, ReturnFact):
+            self._core.metrics.ingested += 1
+            learn_lifecycle(self._core.returns, record.record)
 
     def _fold(self, event: ClientEvent) -> None:
         core = self._core
@@ -157,8 +182,12 @@ class EventIngest:
         row = core.store.client(event.client_id)
         if row is None and event.event_type not in ADDED:
             return  # a client this service never saw added
+        # The worker's automatic invites and reminders (its timers) carry the id the rule
+        # derives for its own outputs, which the rule then skips as read back: to this
+        # adapter they are news, so they are folded without that link to their cause.
+        news = replace(event, caused_by=None) if event.event_type in LINK_ISSUING else event
         try:
-            state = core.fold(row.state if row else None, event)
+            state = core.fold(row.state if row else None, news)
         except Refused as exc:  # the worker dead-letters the same event with this reason
             log.info("ingest_rejected_event", event_type=event.event_type, reason=exc.message)
             return
@@ -168,9 +197,19 @@ class EventIngest:
 
 @dataclass(frozen=True, slots=True)
 class OwnEvent:
-    """A client event this service produced (its header names it); not decoded."""
+    """A record this service produced (its header names it); not decoded."""
 
     event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnFact:
+    """A decoded return-lifecycle record."""
+
+    record: dict[str, Any]
+
+
+Ingested = ClientEvent | FirmSettings | TrackingEvent | ReturnFact | OwnEvent | None
 
 
 def _own_event_id(message: Message) -> str | None:

@@ -2,9 +2,9 @@
 
 A decision writes its state and its records in one SQLite transaction, so a record exists if
 and only if the decision was taken. The relay produces unsent rows in order with the project's
-idempotent producer settings and marks each row sent when Kafka acknowledges it: if Kafka is
-down, rows wait and go out when it is back. Client events are also remembered so the service
-recognises its own events when it reads `client-events` back.
+idempotent producer settings and deletes rows once Kafka acknowledged them: if Kafka is down,
+rows wait and go out when it is back. Records with an event id carry it in a header, so
+the service recognises its own events when it reads them back, without decoding them.
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ import structlog
 from confluent_kafka import KafkaError, Message, Producer
 
 from producers.event_producer import PRODUCER_DEFAULTS
-from schemas import clients, firms
+from schemas import clients, firms, tracking
 from schemas.catalogue import (
     ALL_TOPICS,
     CLIENT_CONTACTS,
     CLIENT_EVENTS,
     FIRM_SETTINGS_TOPIC,
     NOTIFICATIONS,
+    RETURN_LIFECYCLE,
+    TRACKING,
     TopicNames,
     TopicSpec,
 )
@@ -36,6 +38,7 @@ from schemas.clients import ClientEvent
 from schemas.codec import AvroCodec
 from schemas.firms import FirmSettings
 from schemas.pii import assert_no_clear_pii
+from schemas.tracking import TrackingEvent
 from services.dynamic_password.metrics import Metrics
 from services.dynamic_password.store import Store
 
@@ -55,8 +58,12 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_by_event ON outbox (event_id) WHERE event_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
 """
-# Sent rows are kept this long (seconds) and, for client events, until read back.
-KEEP_SENT_S = 3600.0
+# While records are in flight, acknowledgements are collected this often (seconds), on the
+# event loop's thread (no thread hop), and acknowledged rows deleted at most this often, in one
+# transaction: a crash in between sends those records again (at least once, as after any crash).
+RELAY_TICK_S = 0.01
+SETTLE_EVERY_S = 0.05
+RELAY_LINGER_MS = 5  # a client waits for the SMS its record asks for (the default lingers 100)
 # Client events we produce carry their id in this header, so reading them back needs no decoding.
 EVENT_ID_HEADER = "ctrack-event-id"
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}")
@@ -64,17 +71,21 @@ _SPECS = {spec.name: spec for spec in ALL_TOPICS}
 
 
 class OutboxWriter:
-    """Appends encoded records inside the caller's transaction."""
+    """Appends encoded records inside the caller's transaction; rows become relayable once
+    committed (`committed_up_to`), and `on_commit` is told."""
 
-    def __init__(
-        self, store: Store, codec: AvroCodec, names: TopicNames, on_append: Callable[[], None]
-    ):
+    def __init__(self, store: Store, codec: AvroCodec, names: TopicNames):
         self._db = store.db
         self._db.executescript(OUTBOX_SCHEMA)
+        # Rows marked sent by earlier versions, which kept them for an hour: not needed.
+        self._db.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL")
         self._codec = codec
         self._names = names
-        self._on_append = on_append
         self._pii_guard = PiiGuard()
+        last = self._db.execute("SELECT max(seq) FROM outbox").fetchone()[0]
+        self.committed_up_to = self._appended_up_to = int(last or 0)
+        self.on_commit: Callable[[], None] = lambda: None
+        store.commits.on_commit(self._committed)
 
     def client_event(self, event: ClientEvent) -> None:
         self._append(CLIENT_EVENTS, event.client_id, clients.to_record(event), event.event_id)
@@ -87,6 +98,15 @@ class OutboxWriter:
 
     def firm_settings(self, settings: FirmSettings) -> None:
         self._append(FIRM_SETTINGS_TOPIC, settings.firm_id, firms.to_record(settings))
+
+    def tracking(self, event: TrackingEvent) -> None:
+        """A touch on a return (e.g. a firm user's ACCESS_UNLOCKED), keyed by return_id."""
+        record = tracking.to_record(event)
+        self._append(TRACKING, event.return_id, record, event.event_id)
+
+    def return_lifecycle(self, record: dict[str, Any]) -> None:
+        """A firm-side fact about a return (ReturnLifecycleEvent), keyed by return_id."""
+        self._append(RETURN_LIFECYCLE, str(record["return_id"]), record, record["event_id"])
 
     def is_own_event(self, event_id: UUID | str) -> bool:
         """Whether a client event read back was emitted here (and marks it read back)."""
@@ -101,15 +121,20 @@ class OutboxWriter:
         )
 
     def _append(
-        self, spec: TopicSpec, key: str, record: dict[str, Any], event_id: UUID | None = None
+        self, spec: TopicSpec, key: str, record: dict[str, Any], event_id: UUID | str | None = None
     ) -> None:
         self._pii_guard.check(record, spec.value_schema)
         value = self._codec.encode(spec.value_schema, record, topic=self._names.of(spec))
-        self._db.execute(
+        cursor = self._db.execute(
             "INSERT INTO outbox (event_id, topic, key, value, created_at) VALUES (?, ?, ?, ?, ?)",
             (str(event_id) if event_id else None, spec.name, key, value, time.time()),
         )
-        self._on_append()
+        self._appended_up_to = max(self._appended_up_to, cursor.lastrowid or 0)
+
+    def _committed(self) -> None:
+        if self._appended_up_to > self.committed_up_to:
+            self.committed_up_to = self._appended_up_to
+            self.on_commit()
 
 
 class PiiGuard:
@@ -137,11 +162,12 @@ class PiiGuard:
 
 
 class OutboxRelay:
-    """Produces unsent outbox rows and marks them sent on Kafka's acknowledgement."""
+    """Produces committed outbox rows and deletes them on Kafka's acknowledgement."""
 
     def __init__(
         self,
         store: Store,
+        outbox: OutboxWriter,
         names: TopicNames,
         producer: Producer,
         metrics: Metrics,
@@ -150,6 +176,8 @@ class OutboxRelay:
     ):
         self._store = store
         self._db = store.db
+        self._outbox = outbox
+        outbox.on_commit = self.wake
         self._names = names
         self._producer = producer
         self._metrics = metrics
@@ -157,27 +185,32 @@ class OutboxRelay:
         self._retry_backoff_s = retry_backoff_s
         self._work = asyncio.Event()
         self._in_flight: set[int] = set()
+        self._acked: set[int] = set()  # acknowledged by Kafka, row not deleted yet
         self._reports: deque[tuple[int, KafkaError | None]] = deque()
+        self._produced_up_to = 0  # rows after this seq have not been produced yet...
+        self._rescan = True  # ...unless a failure (or the start) asks to look at all unsent rows
         self._paused_until = 0.0
-        self._pruned_at = 0.0
+        self._settled_at = 0.0
 
     def wake(self) -> None:
-        """New rows were appended (called on the event loop's thread)."""
+        """New rows were committed (called on the event loop's thread)."""
         self._work.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set, then hand over what is left (bounded wait)."""
         while not stop.is_set():
             self._produce_unsent()
-            if self._in_flight:
-                await asyncio.to_thread(self._producer.poll, 0.05)
+            self._producer.poll(0)  # delivery reports arrive here, on this thread
+            self._collect()
+            self._settle(force=False)
+            if self._in_flight or self._acked:
+                await asyncio.sleep(RELAY_TICK_S)
             else:
                 await self._idle(stop)
-            self._settle()
-            self._prune()
         self._produce_unsent()
         await asyncio.to_thread(self._producer.flush, 10.0)
-        self._settle()  # what is still unsent stays in the outbox for the next start
+        self._collect()
+        self._settle(force=True)  # what is still unsent stays in the outbox for the next start
 
     async def _idle(self, stop: asyncio.Event) -> None:
         self._work.clear()
@@ -191,13 +224,19 @@ class OutboxRelay:
     def _produce_unsent(self) -> None:
         if time.monotonic() < self._paused_until:
             return
+        after = 0 if self._rescan else self._produced_up_to
+        self._rescan = False
         rows = self._db.execute(
             "SELECT seq, event_id, topic, key, value FROM outbox WHERE sent_at IS NULL"
-            " ORDER BY seq LIMIT ?",
-            (self._batch + len(self._in_flight),),
+            " AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+            (
+                after,
+                self._outbox.committed_up_to,
+                self._batch + len(self._in_flight) + len(self._acked),
+            ),
         ).fetchall()
         for seq, event_id, topic, key, value in rows:
-            if seq in self._in_flight:
+            if seq in self._in_flight or seq in self._acked:
                 continue
             try:
                 self._producer.produce(
@@ -210,44 +249,46 @@ class OutboxRelay:
             except BufferError:  # local queue full: the acknowledgements will make room
                 break
             self._in_flight.add(seq)
-        self._producer.poll(0)
+            self._produced_up_to = max(self._produced_up_to, seq)
 
     def _on_delivery(self, seq: int, error: KafkaError | None, _message: Message) -> None:
-        self._reports.append((seq, error))  # librdkafka's thread: hand over, touch no state
+        self._reports.append((seq, error))  # from poll or flush: hand over, touch no state
 
-    def _settle(self) -> None:
-        delivered: list[tuple[float, int]] = []
-        now = time.time()
+    def _collect(self) -> None:
+        """Move acknowledged rows from in flight to acked; a failure pauses, then rescans."""
         while self._reports:
             seq, error = self._reports.popleft()
             self._in_flight.discard(seq)
             if error is None:
-                delivered.append((now, seq))
-            else:
-                self._metrics.relay_failed += 1
-                self._paused_until = time.monotonic() + self._retry_backoff_s
-                log.warning(
-                    "outbox_delivery_failed", code=error.name(), retriable=error.retriable()
-                )
-        if delivered:
-            with self._store.transaction():
-                self._db.executemany("UPDATE outbox SET sent_at = ? WHERE seq = ?", delivered)
-            self._metrics.relay_delivered += len(delivered)
+                self._acked.add(seq)
+                continue
+            self._metrics.relay_failed += 1
+            self._paused_until = time.monotonic() + self._retry_backoff_s
+            self._rescan = True
+            log.warning("outbox_delivery_failed", code=error.name(), retriable=error.retriable())
 
-    def _prune(self) -> None:
-        now = time.time()
-        if now - self._pruned_at < 60:
+    def _settle(self, force: bool) -> None:
+        """Delete the acknowledged rows, in one transaction (at most every SETTLE_EVERY_S);
+        read back, our records are known by their header, not by their row."""
+        due = force or time.monotonic() - self._settled_at >= SETTLE_EVERY_S
+        if not self._acked or not due:
             return
-        self._pruned_at = now
-        self._db.execute(
-            "DELETE FROM outbox WHERE sent_at < ? AND (event_id IS NULL OR echoed = 1)",
-            (now - KEEP_SENT_S,),
-        )
+        with self._store.transaction():
+            self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in self._acked])
+        self._metrics.relay_delivered += len(self._acked)
+        self._acked.clear()
+        self._settled_at = time.monotonic()
 
 
 def relay_producer(bootstrap: str) -> Producer:
     """The project's idempotent, murmur2-keyed producer settings (see producers/), with a
-    delivery report for every record: each one marks its outbox row sent."""
+    delivery report for every record (each one releases its outbox row) and a short linger:
+    a client is waiting for the SMS the record asks for."""
     return Producer(
-        {"bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS, "delivery.report.only.error": False}
+        {
+            "bootstrap.servers": bootstrap,
+            **PRODUCER_DEFAULTS,
+            "delivery.report.only.error": False,
+            "linger.ms": RELAY_LINGER_MS,
+        }
     )

@@ -58,6 +58,8 @@ def notification(
     client_id: str,
     link_id: str | None = None,
     secret_ref: str | None = None,
+    return_id: str | None = None,
+    recipient_role: str | None = None,
 ) -> dict[str, Any]:
     """A NotificationRequested record: ids and references only, never a code or a token."""
     return {
@@ -67,8 +69,8 @@ def notification(
         "message_kind": message_kind,
         "firm_id": firm_id,
         "client_id": client_id,
-        "return_id": None,
-        "recipient_role": None,
+        "return_id": return_id,
+        "recipient_role": recipient_role,
         "link_id": link_id,
         "secret_ref": secret_ref,
         "caused_by": str(cause),

@@ -1,23 +1,15 @@
-"""After verification: a client's session, password and messages from the firm."""
+"""After verification: a client's session and the firm's messages to the client."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from dataclasses import dataclass, replace
+import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
-from argon2 import PasswordHasher
-
-from schemas.clients import ClientEventType, ClientStatusValue
-from schemas.tracking import Actor
 from services.dynamic_password import policy
 from services.dynamic_password.core import Core
-from services.dynamic_password.errors import InvalidInput, Refused, SessionRequired
-from services.dynamic_password.records import client_event
-
-E, S = ClientEventType, ClientStatusValue
-_PASSWORDS = PasswordHasher()  # argon2id with the library's (RFC 9106) parameters
+from services.dynamic_password.errors import SessionRequired
 
 
 @dataclass(frozen=True)
@@ -36,20 +28,13 @@ def session_client(core: Core, token: str | None) -> str:
     return client_id
 
 
-async def set_password(core: Core, session_token: str | None, password: str) -> None:
-    """A regular password (argon2id) for a Connected client: PASSWORD_SET."""
-    client_id = session_client(core, session_token)
-    if problem := policy.password_problem(password):
-        raise InvalidInput(problem)
-    async with core.locks.hold(client_id):
-        row = core.store.client(client_id)
-        if row is None or row.state.status is not S.CONNECTED:
-            raise Refused("a password can be set only once Connected")
-        hashed = await asyncio.to_thread(_PASSWORDS.hash, password)
-        event = client_event(E.PASSWORD_SET, row.firm_id, client_id, core.clock(), Actor.CLIENT)
-        with core.store.transaction():
-            row = core.emit(row, event)
-            core.save(replace(row, password_hash=hashed))
+def open_session(core: Core, client_id: str, now: datetime) -> tuple[str, datetime]:
+    """A new session for the client (inside the caller's transaction): token and expiry."""
+    token = secrets.token_urlsafe(32)
+    expires_at = now + policy.SESSION_LIFETIME
+    core.store.forget_sessions(now)
+    core.store.save_session(session_hash(token), client_id, expires_at)
+    return token, expires_at
 
 
 def client_messages(core: Core, session_token: str | None, limit: int) -> list[ClientMessage]:

@@ -1,16 +1,17 @@
 """The service's durable state in SQLite (WAL): clients, links, sends, sessions, firm settings.
 
 One connection, used only from the event loop's thread; every decision runs inside one
-`transaction()` together with the outbox rows it emits (see `outbox.py`). Contacts are kept
-only sealed (AES-GCM) or as keyed hashes and masks, never in clear.
+`transaction()` together with the outbox rows it emits (see `outbox.py`), committed with the
+other decisions of the same loop turn (`commits.py`). Contacts are kept only sealed (AES-GCM)
+or as keyed hashes and masks, never in clear.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -19,6 +20,7 @@ from typing import Any
 
 from schemas import firms
 from schemas.firms import FirmSettings
+from services.dynamic_password.commits import GroupCommit
 from services.dynamic_password.policy import IssuedCode
 from streams.client_status.state import ClientState, from_row
 
@@ -111,20 +113,20 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(SCHEMA)
+        self.commits = GroupCommit(self.db)
 
     def close(self) -> None:
+        self.commits.close()
         self.db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All or nothing: state, sends and the outbox rows of one decision."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[None]:
+        """All or nothing: state, sends and the outbox rows of one decision; durable once
+        `durable()` returns."""
+        return self.commits.transaction()
+
+    async def durable(self) -> None:
+        """Wait until every decision taken so far is committed."""
+        await self.commits.durable()
 
     # -- clients ---------------------------------------------------------------------------
     def client(self, client_id: str, firm_id: str | None = None) -> ClientRow | None:

@@ -120,26 +120,26 @@ class ContactsFeed:
                 "enable.partition.eof": True,
             }
         )
+        self._partitions: list[int] = []
 
     def catch_up(self, timeout_s: float) -> bool:
         """Read every partition to its end; False if the deadline came first."""
-        metadata = self._consumer.list_topics(self._topic, timeout=timeout_s).topics[self._topic]
-        partitions = sorted(metadata.partitions)
-        self._consumer.assign(
-            [TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in partitions]
-        )
-        unread = set(partitions)
         deadline = time.monotonic() + timeout_s
+        while not self._assign() and time.monotonic() < deadline:
+            time.sleep(0.2)  # a topic just created may not be in the metadata yet
+        unread = set(self._partitions)
         while unread and time.monotonic() < deadline:
             for message in self._consumer.consume(_DRAIN_BATCH, timeout=0.2):
                 if self._apply(message):
                     unread.discard(message.partition() or 0)
-        if unread:
+        if unread or not self._partitions:
             log.warning("contacts_catch_up_incomplete", partitions_unread=len(unread))
-        return not unread
+        return bool(self._partitions) and not unread
 
     def poll(self) -> int:
         """Apply what arrived since the last call, without waiting; returns records read."""
+        if not self._partitions and not self._assign():
+            return 0
         messages = self._consumer.consume(_DRAIN_BATCH, timeout=0)
         for message in messages:
             self._apply(message)
@@ -147,6 +147,18 @@ class ContactsFeed:
 
     def close(self) -> None:
         self._consumer.close()
+
+    def _assign(self) -> bool:
+        """Every partition from its beginning, once the topic's metadata names them."""
+        topics = self._consumer.list_topics(self._topic, timeout=5).topics
+        metadata = topics.get(self._topic)
+        if metadata is None or metadata.error is not None or not metadata.partitions:
+            return False
+        self._partitions = sorted(metadata.partitions)
+        self._consumer.assign(
+            [TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in self._partitions]
+        )
+        return True
 
     def _apply(self, message: Message) -> bool:
         """Apply one record; True when it marks the end of its partition."""

@@ -93,6 +93,9 @@ ENDPOINTS = [
     ("POST", "/client/links/{s}/ssn"),
     ("POST", "/client/login-link"),
     ("POST", "/client/password"),
+    ("POST", "/client/login"),
+    ("GET", "/v1/returns/{s}"),
+    ("POST", "/v1/returns/{s}/unlock"),
     ("GET", "/client/messages?limit={s}"),
 ]
 

@@ -1,8 +1,8 @@
 """Client side (`/client`, no API key): links, one-time passwords, SSN digits, new login link,
-password, messages.
+password and password login, messages.
 
-An unknown link, a wrong code, an expired or superseded link and a locked login all get the
-same 401 and message.
+An unknown link or address, a wrong code or password, an expired or superseded link and a
+locked login all get the same 401 and message.
 """
 
 from __future__ import annotations
@@ -13,10 +13,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.dynamic_password import client_actions, sessions
-from services.dynamic_password.api_models import CodeBody, LoginLinkBody, PasswordBody, SsnBody
+from services.dynamic_password import client_actions, passwords, sessions
+from services.dynamic_password.api_models import (
+    CodeBody,
+    LoginBody,
+    LoginLinkBody,
+    PasswordBody,
+    SsnBody,
+)
 from services.dynamic_password.client_actions import LinkOpened, Verified
 from services.dynamic_password.errors import NOT_ACCEPTED
+from services.dynamic_password.passwords import LoggedIn
 from services.dynamic_password.routes.common import CoreDep
 from services.dynamic_password.sessions import ClientMessage
 
@@ -101,7 +108,14 @@ async def request_login_link(
 @router.post("/password", status_code=status.HTTP_204_NO_CONTENT)
 async def set_password(body: PasswordBody, core: CoreDep, session: Session) -> None:
     """Set a regular password (after verifying identity; Connected clients only)."""
-    await sessions.set_password(core, _token(session), body.password)
+    await passwords.set_password(core, _token(session), body.password)
+
+
+@router.post("/login", responses=_NOT_ACCEPTED_DOC)
+async def log_in(body: LoginBody, core: CoreDep) -> LoggedIn:
+    """Log in with the email address and the password set earlier: a session per firm whose
+    client this is. Wrong passwords count toward the same lock as wrong codes."""
+    return await passwords.log_in(core, core.secrets.hasher.email(body.email), body.password)
 
 
 @router.get("/messages")

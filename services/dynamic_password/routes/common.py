@@ -16,7 +16,8 @@ from services.dynamic_password.errors import DynamicPasswordError, InvalidInput
 _PAYLOAD_TOO_LARGE = 413
 
 
-def _core(request: Request) -> Core:
+async def _core(request: Request) -> Core:
+    """`async`, like every dependency here: FastAPI runs a plain `def` in a worker thread."""
     core: Core = request.app.state.core
     return core
 

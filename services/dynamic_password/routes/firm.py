@@ -47,7 +47,7 @@ router = APIRouter(prefix="/v1", tags=["firm"])
 _bearer = HTTPBearer(auto_error=False, description="The firm's API key.")
 
 
-def _firm(
+async def _firm(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
@@ -63,7 +63,7 @@ def _firm(
     return firm
 
 
-def _firm_user(
+async def _firm_user(
     x_firm_user: Annotated[
         str | None,
         Header(
