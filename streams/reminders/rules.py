@@ -52,6 +52,9 @@ class ReturnState:
     closed: bool = False  # recalled or deleted
     email_bounced: bool = False
     unpaid_vouchers: frozenset[date] = field(default_factory=frozenset)
+    # False: only the taxpayer's bounce is known so far. Tracking and lifecycle are read side
+    # by side, so a bounce can be applied before the DELIVERED that sent the email.
+    delivered: bool = True
 
 
 Result = tuple[ReturnState | None, list[Output]]
@@ -65,11 +68,12 @@ def on_lifecycle(state: ReturnState | None, event: ReturnLifecycle, firm: FirmSe
             event.return_id,
             event.client_id,
             event.signature_required,
+            email_bounced=state is not None and not state.delivered and state.email_bounced,
             unpaid_vouchers=frozenset(event.voucher_due_dates),
         )
         return fresh, _schedule_all(fresh, event.occurred_at, firm)
-    if state is None:
-        return None, []
+    if state is None or not state.delivered:
+        return state, []
     if event.event_type in ("RECALLED", "DELETED"):
         return replace(state, closed=True), _cancel_all(state)
     if event.event_type == "REPROCESSED":
@@ -92,8 +96,10 @@ def on_tracking(state: ReturnState | None, event: TrackingEvent) -> Result:
         event.event_type is T.INITIAL_EMAIL_BOUNCED
         and event.recipient_role is RecipientRole.TAXPAYER
     )
-    if state is None or not bounced or state.email_bounced:
+    if not bounced or (state is not None and state.email_bounced):
         return state, []
+    if state is None:  # ahead of its DELIVERED: kept until the return is delivered
+        return ReturnState(event.firm_id, event.return_id, email_bounced=True, delivered=False), []
     return replace(state, email_bounced=True), [CancelTimer(K.SIGNING_REMINDER, state.return_id)]
 
 

@@ -89,6 +89,31 @@ def test_a_hard_bounce_of_the_initial_email_stops_signing_reminders() -> None:
     assert on_tracking(delivered()[0], cc_bounce)[1] == []
 
 
+def test_a_bounce_applied_before_its_delivery_still_stops_signing_reminders() -> None:
+    # tracking and return-lifecycle are read side by side: the bounce may come first
+    bounce = tracking_event(T.INITIAL_EMAIL_BOUNCED, return_id="R-1")
+    early, outputs = on_tracking(None, bounce)
+    assert early is not None and early.email_bounced and not early.delivered and outputs == []
+    assert on_lifecycle(early, lifecycle("SIGNED", 1), FIRM) == (early, [])  # not delivered yet
+    state, outputs = on_lifecycle(
+        early, lifecycle("DELIVERED", signature_required=True, voucher_due_dates=(APRIL,)), FIRM
+    )
+    assert state.email_bounced and state.delivered
+    assert [o.kind for o in outputs if isinstance(o, ScheduleTimer)] == [K.VOUCHER_REMINDER]
+    cc_bounce = tracking_event(
+        T.INITIAL_EMAIL_BOUNCED, return_id="R-2", role=RecipientRole.CC_RECIPIENT
+    )
+    assert on_tracking(None, cc_bounce) == (None, [])
+
+
+def test_a_later_delivery_starts_with_a_fresh_email() -> None:
+    state, _ = delivered()
+    bounced, _ = on_tracking(state, tracking_event(T.INITIAL_EMAIL_BOUNCED, return_id="R-1"))
+    again, outputs = on_lifecycle(bounced, lifecycle("DELIVERED", 9, signature_required=True), FIRM)
+    assert again is not None and not again.email_bounced
+    assert any(isinstance(o, ScheduleTimer) and o.kind is K.SIGNING_REMINDER for o in outputs)
+
+
 def test_payment_suppresses_that_vouchers_reminder_only() -> None:
     state, _ = delivered()
     state, outputs = on_lifecycle(
