@@ -152,6 +152,11 @@ class StreamSettings(_Frozen):
         description="How long the broker may hold the worker's fetch for new data (faust's own "
         "1,500 ms delays busy partitions behind idle ones; see streams/prompt_fetch.py).",
     )
+    uvloop: bool = Field(
+        True,
+        description="Run the worker on uvloop (its event loop in C: cheaper loop turns, socket "
+        "writes and callbacks than asyncio's own).",
+    )
 
     @property
     def store_dir(self) -> Path:

@@ -58,7 +58,7 @@ async def batches(
     # StreamT does not declare noack(); the stream an agent gets is always a faust.Stream.
     manual = cast(faust.Stream[bytes], stream).noack()
     inbox = _Inbox(max_events)
-    feeder = asyncio.ensure_future(inbox.feed(manual.events()))
+    feeder = asyncio.ensure_future(inbox.feed(arrivals(manual)))
     try:
         while batch := await inbox.take(manual.app.consumer, gather_s):
             try:
@@ -69,6 +69,50 @@ async def batches(
         feeder.result()  # the stream ended: raise what ended it, if anything
     finally:
         feeder.cancel()
+
+
+async def arrivals(stream: Any) -> AsyncIterator[Event]:
+    """The events of a stream without acks, as faust's stream iterator hands them over, minus
+    its loop turn and sensors per event: events already queued are taken at once.
+
+    faust 0.15's iterator (`faust/_cython/streams.pyx`) does the same steps: skip (and ack)
+    events of an old generation or while the flow is suspended, and track each message
+    until it is acked, so the consumer commits only what was acked.
+    """
+    channel = stream.channel
+    queue = channel.queue
+    app = stream.app
+    flow_control = app.flow_control
+    acking_topics = app.topics.acking_topics
+    track = app.consumer.unacked.add
+    on_message_in = stream._on_message_in
+    started = await stream.maybe_start()
+    stream._finalized = True  # no more processors or merges: faust's iterator sets it too
+    try:
+        while not stream.should_stop:
+            if queue._errors:
+                raise queue._errors.popleft()
+            if queue.empty():
+                try:
+                    event = await channel.__anext__()
+                except StopAsyncIteration:
+                    return  # the channel ended (the worker stops)
+            else:
+                event = queue.get_nowait()
+            message = event.message
+            if not flow_control.is_active() or message.generation_id != app.consumer_generation_id:
+                await stream.ack(event)
+                continue
+            if message.topic in acking_topics and not message.tracked:
+                message.tracked = True
+                track(message)
+                on_message_in(message.tp, message.offset, message)
+            yield event
+    finally:
+        stream._channel_stop_iteration(channel)
+        if started:
+            await stream.stop()
+            stream.service_reset()
 
 
 class _Inbox:

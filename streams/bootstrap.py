@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+
 import faust
 
 from ctrack.settings import KafkaSettings, StreamSettings
@@ -19,6 +22,8 @@ from streams.timers.clock import register_clock
 
 def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) -> faust.App:
     """A faust app whose consumer group and changelogs are namespaced by the topic prefix."""
+    if settings.uvloop:
+        use_uvloop()  # before faust or the consumer thread make their loops
     names = TopicNames(kafka.topic_prefix)
     settings.store_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -39,6 +44,10 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
         # aiokafka only rebalances when it sees new metadata; a short refresh means an
         # assignment made from a stale view of the cluster heals in seconds, not minutes.
         consumer_metadata_max_age_ms=10_000,
+        # faust's Cython stream iterator takes events already queued without awaiting the
+        # channel, and the conductor decodes a record once for all its channels (raw here).
+        cython_optimizations=True,
+        stream_buffer_maxsize=16_384,
     )
     use_fetch_wait(app, settings.fetch_max_wait_ms)
     outbox = Outbox(app, names, codec, kafka.max_record_bytes)
@@ -50,3 +59,11 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
     if settings.clock == "wall":
         register_clock(app, outbox, settings.tick_interval_s)
     return app
+
+
+def use_uvloop() -> None:
+    """Loops made from now on (the worker's and its consumer thread's) are uvloop's."""
+    if sys.platform != "win32":  # uvloop is not installed there (see pyproject.toml)
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

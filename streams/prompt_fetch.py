@@ -15,9 +15,12 @@ from typing import Any, ClassVar
 import faust
 from faust.transport.drivers import aiokafka as driver
 
+from streams.consumer_drain import drain_messages
+
 
 def use_fetch_wait(app: faust.App, wait_ms: int) -> None:
-    """Make the worker's consumer fetch with `wait_ms` (before the worker starts)."""
+    """Make the worker's consumer fetch with `wait_ms` (before the worker starts), and hand
+    records to the agents without faust's per-record task race (streams/consumer_drain.py)."""
 
     class PromptConsumerThread(driver.AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport: Any) -> Any:
@@ -28,6 +31,9 @@ def use_fetch_wait(app: faust.App, wait_ms: int) -> None:
     class PromptConsumer(driver.Consumer):
         def _new_consumer_thread(self) -> PromptConsumerThread:
             return PromptConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+        async def _drain_messages(self, fetcher: Any) -> None:
+            await drain_messages(self, fetcher)  # no task race per record
 
     class PromptTransport(driver.Transport):
         # a class body does not see the function's names it assigns itself: distinct names

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -42,14 +42,20 @@ class ClientState:
         return self.identity_verified
 
 
+# Every field is a plain value: reading them is what dataclasses.asdict does, minus its deepcopy.
+_STATE_FIELDS = tuple(f.name for f in fields(ClientState))
+
+
 def to_row(state: ClientState) -> dict[str, Any]:
     """JSON-friendly table row."""
-    row = asdict(state)
-    for key, value in row.items():
+    row: dict[str, Any] = {}
+    for key in _STATE_FIELDS:
+        value = getattr(state, key)
         if isinstance(value, datetime):
-            row[key] = value.isoformat()
+            value = value.isoformat()
         elif hasattr(value, "value"):
-            row[key] = value.value
+            value = value.value
+        row[key] = value
     return row
 
 

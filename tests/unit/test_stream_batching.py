@@ -1,18 +1,22 @@
-"""What the batching agents rely on: touches the rules ignore, partition groups, and table
-state seen through a batch (each key read once, each changed key written once)."""
+"""What the batching agents rely on: touches the rules ignore, partition groups, table state
+seen through a batch (each key read once, each changed key written once), and records handed
+to the agents without a race of tasks unless the hand-over has to wait."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.tracking import RecipientRole, TrackingEventType
 from streams.batches import WriteBack, by_partition
+from streams.consumer_drain import deliver
 from streams.lockout import rules as lockout
 from streams.reminders import rules as reminders
 from tests.factories import tracking_event
@@ -137,3 +141,81 @@ def test_changes_are_handed_over_once() -> None:
     assert table.changes() == []
     table["a"] = {"n": 2}
     assert table.changes() == [(b"a", b'{"n": 2}')]
+
+
+class _RacingConsumer:
+    """The slice of faust's consumer `deliver` uses: `wait_first` races like mode's (tasks,
+    first one done wins, the others cancelled)."""
+
+    def __init__(self) -> None:
+        self.suspend_flow = asyncio.Event()
+        self.races = 0
+
+    async def wait_first(self, *coros: Any) -> None:
+        self.races += 1
+        tasks = [asyncio.ensure_future(coro) for coro in coros]
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            task.result()
+
+
+def test_a_delivery_that_never_waits_is_not_raced() -> None:
+    async def scenario() -> tuple[list[str], int]:
+        consumer, delivered = _RacingConsumer(), []
+
+        async def callback(message: str) -> None:
+            delivered.append(message)
+
+        for message in ("a", "b"):
+            await deliver(consumer, callback, message)
+        return delivered, consumer.races
+
+    assert asyncio.run(scenario()) == (["a", "b"], 0)
+
+
+def test_a_delivery_that_waits_finishes_in_the_race() -> None:
+    async def scenario() -> tuple[list[str], int]:
+        consumer, delivered = _RacingConsumer(), []
+        room = asyncio.get_running_loop().create_future()
+
+        async def callback(message: str) -> None:
+            await asyncio.sleep(0)
+            delivered.append(await room)
+
+        asyncio.get_running_loop().call_later(0.01, room.set_result, "after waiting")
+        await deliver(consumer, callback, "a")
+        return delivered, consumer.races
+
+    assert asyncio.run(scenario()) == (["after waiting"], 1)
+
+
+def test_a_waiting_delivery_is_abandoned_when_the_flow_is_suspended() -> None:
+    async def scenario() -> tuple[list[str], int]:
+        consumer, outcome = _RacingConsumer(), []
+
+        async def callback(message: str) -> None:
+            try:
+                await asyncio.get_running_loop().create_future()  # never done
+            except asyncio.CancelledError:
+                outcome.append("cancelled")
+                raise
+
+        asyncio.get_running_loop().call_later(0.01, consumer.suspend_flow.set)
+        await deliver(consumer, callback, "a")
+        await asyncio.sleep(0)  # the cancelled delivery unwinds
+        return outcome, consumer.races
+
+    assert asyncio.run(scenario()) == (["cancelled"], 1)
+
+
+def test_an_error_in_a_delivery_reaches_the_consumer_loop() -> None:
+    async def callback(message: str) -> None:
+        raise ValueError(message)
+
+    async def scenario() -> None:
+        await deliver(_RacingConsumer(), callback, "bad record")
+
+    with pytest.raises(ValueError, match="bad record"):
+        asyncio.run(scenario())
