@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from ctrack.topic_admin import ensure_topics
@@ -28,6 +30,18 @@ def test_create_is_idempotent_and_repairs_drift(kafka_bootstrap: str) -> None:
     )
     for future in admin.incremental_alter_configs([resource]).values():
         future.result(30)
+    # The broker applies an accepted change through its metadata log; on a busy machine a
+    # describe right after can still show the old value, so wait until the drift is visible.
+    described = ConfigResource(ConfigResource.Type.TOPIC, names.tracking)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            [configs] = [f.result(30) for f in admin.describe_configs([described]).values()]
+        except KafkaException:  # the topic itself not known to that broker view yet
+            configs = {}
+        if "retention.ms" in configs and configs["retention.ms"].value == "1000":
+            break
+        time.sleep(0.1)
     repaired = {c.topic: c for c in ensure_topics(kafka_bootstrap, names)}
     assert repaired[names.tracking].action == "config-updated"
     assert repaired[names.tracking].detail == f"retention.ms={TRACKING.retention_ms}"
