@@ -4,7 +4,10 @@ Single-object: 0xC3 0x01 + 8-byte CRC-64-AVRO fingerprint (little-endian) + Avro
 Confluent:     0x00 + 4-byte big-endian schema id + Avro body.
 The decoder accepts both and resolves older writer schemas to the current reader schema.
 Bodies are written by a writer compiled once per schema (`schemas/avro_writer.py`, proven
-byte-identical to fastavro's), and by fastavro for anything that writer does not take.
+byte-identical to fastavro's), and by fastavro for anything that writer does not take; they are
+read likewise by a compiled reader (`schemas/avro_reader.py`, proven to return what fastavro
+returns) when the writer schema equals the reader's, and by fastavro otherwise (resolution of
+older writer schemas, bytes the compiled reader declines, junk).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Protocol
 
 from fastavro import schemaless_reader, schemaless_writer
 
+from schemas.avro_reader import CompiledReader, compile_reader
 from schemas.avro_writer import CompiledWriter, compile_writer
 from schemas.errors import (
     DeserializationError,
@@ -67,6 +71,8 @@ class AvroCodec:
         self._registered_ids: dict[tuple[str, str], int] = {}
         self._writers_by_id: dict[int, tuple[Any, LoadedSchema]] = {}
         self._encoders: dict[str, _Encoder] = {}
+        # By id of the parsed writer schema (kept alive here, so the id stays its own).
+        self._readers: dict[int, tuple[Any, CompiledReader | None]] = {}
 
     @property
     def uses_registry(self) -> bool:
@@ -166,8 +172,19 @@ class AvroCodec:
         self._writers_by_id[schema_id] = (writer_parsed, reader)
         return writer_parsed, reader
 
-    @staticmethod
-    def _read(data: bytes, offset: int, writer: Any, reader: LoadedSchema) -> Decoded:
+    def _read(self, data: bytes, offset: int, writer: Any, reader: LoadedSchema) -> Decoded:
+        compiled = self._compiled_reader(writer, reader)
+        if compiled is not None and data.__class__ is bytes:
+            try:
+                compiled_record, end = compiled(data, offset)
+            except Exception:  # noqa: S110 - outside the compiled reader's domain: fastavro decides
+                pass
+            else:
+                if end != len(data):
+                    raise DeserializationError(
+                        f"{reader.full_name}: {len(data) - end} trailing bytes after the record"
+                    )
+                return Decoded(reader.full_name, compiled_record)
         stream = io.BytesIO(data)
         stream.seek(offset)
         reader_schema = None if writer is reader.parsed else reader.parsed
@@ -182,6 +199,15 @@ class AvroCodec:
                 f"{reader.full_name}: {len(data) - stream.tell()} trailing bytes after the record"
             )
         return Decoded(reader.full_name, record)  # type: ignore[arg-type]  # reader returns a dict
+
+    def _compiled_reader(self, writer: Any, reader: LoadedSchema) -> CompiledReader | None:
+        """The compiled reader of `writer`, if fastavro would read with it alone (equal schemas)."""
+        cached = self._readers.get(id(writer))
+        if cached is None:
+            same = writer is reader.parsed or writer == reader.parsed  # fastavro's own test
+            cached = (writer, compile_reader(writer) if same else None)
+            self._readers[id(writer)] = cached
+        return cached[1]
 
 
 def build_codec(registry_url: str | None, basic_auth: str | None = None) -> AvroCodec:
