@@ -27,6 +27,13 @@ def test_link_token_round_trips_and_rejects_forgeries() -> None:
     assert LinkTokens(b"x" * 32).link_id(token) is None
 
 
+def test_a_token_with_non_ascii_characters_is_refused_not_an_error() -> None:
+    # found by the endpoint fuzzer: /client/links/0.%C2%80 answered 500
+    tokens = LinkTokens(MASTER)
+    for token in ("0.\x80", "L-1.\u00e9\u00e9", tokens.issue("L-1") + "\u2028", "\udc80.x"):
+        assert tokens.link_id(token) is None
+
+
 def test_codes_are_per_client_and_per_counter() -> None:
     codes = OneTimeCodes(MASTER)
     code = codes.code("f", "c", 3)
