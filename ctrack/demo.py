@@ -38,7 +38,7 @@ def run_demo(out: Console, console: Console, keep_broker: bool = True) -> int:
             local.up(on_progress=lambda msg: console.print(f"• {msg}"))
         ensure_topics(kafka.bootstrap, TopicNames(kafka.topic_prefix), kafka.replication_factor)
         console.print("• topics ready; starting the stream worker")
-        worker = _start_worker(stack)
+        worker = start_worker(stack)
         try:
             return _run_story(out, console, kafka, render_timeline, worker)
         finally:
@@ -96,8 +96,9 @@ def _stored(client: Client, return_ids: list[str]) -> int:
     return int(client.query(query, parameters={"ids": return_ids}).result_rows[0][0])
 
 
-def _start_worker(stack: StackSettings) -> subprocess.Popen[bytes]:
-    log_path = stack.data_dir / "logs" / "worker.log"
+def start_worker(stack: StackSettings, log_name: str = "worker.log") -> subprocess.Popen[bytes]:
+    """`ctrack worker` in the background, its output in `<data dir>/logs/<log_name>`."""
+    log_path = stack.data_dir / "logs" / log_name
     log_path.parent.mkdir(parents=True, exist_ok=True)
     StreamSettings().store_dir.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:

@@ -9,12 +9,10 @@ service's firm view and on the worker's client-status stream (what `ctrack statu
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import secrets
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +27,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
+from ctrack.demo import start_worker
 from ctrack.settings import AuthSettings, KafkaSettings, QueryApiSettings, StackSettings
 from ctrack.topic_admin import ensure_topics, wait_for_topics
 from schemas.catalogue import ALL_TOPICS, CLIENT_STATUS_TOPIC, TopicNames
@@ -167,16 +166,9 @@ def _table(title: str, fields: dict[str, Any]) -> Table:
 # -- the parts, each stopped when the story ends --------------------------------------------
 @contextmanager
 def _worker(stack: StackSettings, console: Console) -> Iterator[None]:
-    log_path = stack.data_dir / "logs" / "auth-demo-worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        worker = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "ctrack.cli.main", "worker"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
-        )
-    console.print(f"• stream worker started (log: {log_path})")
+    log_name = "auth-demo-worker.log"
+    worker = start_worker(stack, log_name)
+    console.print(f"• stream worker started (log: {stack.data_dir / 'logs' / log_name})")
     try:
         yield
     finally:

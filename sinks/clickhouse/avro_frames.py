@@ -24,23 +24,12 @@ from dataclasses import dataclass
 
 from confluent_kafka import Message
 
+from schemas.avro_writer import write_long
+
 HEADER_FIELD = "ctrack_header"
 FRAME_FIELD = "ctrack_frame"
 _CONTAINER_MAGIC = b"Obj\x01"
 _SYNC_LEN = 16
-
-
-def zigzag_varint(number: int) -> bytes:
-    """Avro's encoding of an int or long: zig-zag, then 7 bits per byte, low bits first."""
-    value = (number << 1) ^ (number >> 63)
-    if 0 <= value < 0x80:  # partitions, and offsets of a young topic: one byte
-        return bytes((value,))
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def frame_schema(writer_source: str, header_len: int) -> str:
@@ -101,12 +90,12 @@ class Frames:
 
     @classmethod
     def open(cls, partition: int, mark: int) -> Frames:
-        return cls(zigzag_varint(partition), zigzag_varint(mark), [], [])
+        return cls(write_long(partition), write_long(mark), [], [])
 
     def add(self, message: Message, value: bytes, offset: int) -> None:
         """Frame a message whose value starts with the expected header (the sink's hot loop
         does the same inline)."""
-        self.parts += (value, self.partition_suffix, zigzag_varint(offset), self.mark_suffix)
+        self.parts += (value, self.partition_suffix, write_long(offset), self.mark_suffix)
         self.messages.append(message)
 
 
@@ -120,18 +109,18 @@ def container(schema_json: str, frames: Iterable[Frames]) -> bytes:
     count = sum(len(batch.messages) for batch in frames)
     sync = os.urandom(_SYNC_LEN)
     metadata = b"".join(
-        zigzag_varint(len(key)) + key + zigzag_varint(len(value)) + value
+        write_long(len(key)) + key + write_long(len(value)) + value
         for key, value in ((b"avro.schema", schema_json.encode()), (b"avro.codec", b"null"))
     )
     return b"".join(
         (
             _CONTAINER_MAGIC,
-            zigzag_varint(2),  # metadata: one block of two entries, then its end
+            write_long(2),  # metadata: one block of two entries, then its end
             metadata,
             b"\x00",
             sync,
-            zigzag_varint(count),
-            zigzag_varint(len(data)),
+            write_long(count),
+            write_long(len(data)),
             data,
             sync,
         )

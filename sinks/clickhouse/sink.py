@@ -25,8 +25,8 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from ctrack.settings import KafkaSettings, SinkSettings
+from schemas.avro_writer import write_long
 from schemas.codec import AvroCodec
-from sinks.clickhouse.avro_frames import zigzag_varint
 from sinks.clickhouse.batching import Flush, SinkBuffer
 from sinks.clickhouse.decoding import PlainDecoder
 from sinks.clickhouse.errors import InsertFailed as InsertFailed  # re-exported: callers catch it
@@ -203,7 +203,7 @@ class ClickHouseSink:
                 frames.parts += (
                     payload,
                     frames.partition_suffix,
-                    zigzag_varint(offset),
+                    write_long(offset),
                     frames.mark_suffix,
                 )
                 frames.messages.append(message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -25,13 +26,13 @@ from schemas.catalogue import (
     CLOCK,
     TICK,
 )
-from streams.batches import BatchLimits, BatchTable, batch_tables
+from streams.batches import BatchLimits, BatchTable
 from streams.client_status import rules
 from streams.client_status.state import ClientState, from_row, to_row
 from streams.effects import carry_out, record_trigger
-from streams.firms.agent import SETTINGS_WAIT_S, BatchFirms, FirmDirectory
-from streams.journal import Journal, forget_on_rebalance, journal_table, journaled_batches
+from streams.firms.agent import BatchFirms, FirmDirectory
 from streams.outbox import Outbox
+from streams.partition_folds import fold_batches, journaled_tables
 from streams.timers.wheel import TimerWheel
 
 STAGE = "streams.client_status"
@@ -45,22 +46,14 @@ def register_client_status(
     app: faust.App, outbox: Outbox, firms: FirmDirectory, limits: BatchLimits
 ) -> None:
     """Attach the client status agent, its state and timer tables and its journal."""
-    tables = batch_tables(app, outbox.sends, TABLES, CLIENT_EVENTS.partitions)
-    journal = Journal(
-        outbox.sends, journal_table(app, CLIENTS_JOURNAL, CLIENT_EVENTS.partitions), tables
+    tables, journal = journaled_tables(
+        app, outbox.sends, TABLES, CLIENTS_JOURNAL, CLIENT_EVENTS.partitions
     )
-    forget_on_rebalance(app, journal)
 
     @app.agent(outbox.source(CLIENT_EVENTS, CLOCK), name="client-status")
     async def client_status(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for work in journaled_batches(stream, limits, journal):
-            await firms.caught_up(SETTINGS_WAIT_S)
-            settings = firms.for_batch()
-            for part in work:
-                with part.context():
-                    batch = ClientsBatch(tables, outbox, settings)
-                    await batch.run(part.todo)
-                    part.tables = batch.tables
+        fold = partial(ClientsBatch, tables, outbox)
+        async for _ in fold_batches(stream, limits, journal, firms, fold):
             yield None
 
 

@@ -14,11 +14,12 @@ from typing import Any
 import faust
 
 from schemas.catalogue import ALERTS, DELIVERY, DELIVERY_EVENT, DELIVERY_JOURNAL, MESSAGE_ROLLUP
-from streams.batches import BatchLimits, WriteBack, batch_tables
+from streams.batches import BatchLimits, WriteBack
 from streams.delivery import rules
 from streams.delivery.rules import MessageRollup
-from streams.journal import Journal, forget_on_rebalance, journal_table, journaled_batches
+from streams.journal import journaled_batches
 from streams.outbox import Outbox
+from streams.partition_folds import journaled_tables
 
 STAGE = "streams.delivery"
 ACCEPTED = frozenset({DELIVERY_EVENT})
@@ -26,11 +27,9 @@ ACCEPTED = frozenset({DELIVERY_EVENT})
 
 def register_delivery(app: faust.App, outbox: Outbox, limits: BatchLimits) -> None:
     """Attach the roll-up agent, its per-message table and its journal."""
-    tables = batch_tables(app, outbox.sends, (MESSAGE_ROLLUP,), DELIVERY.partitions)
-    journal = Journal(
-        outbox.sends, journal_table(app, DELIVERY_JOURNAL, DELIVERY.partitions), tables
+    tables, journal = journaled_tables(
+        app, outbox.sends, (MESSAGE_ROLLUP,), DELIVERY_JOURNAL, DELIVERY.partitions
     )
-    forget_on_rebalance(app, journal)
 
     @app.agent(outbox.source(DELIVERY), name="delivery-rollup")
     async def delivery_rollup(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:

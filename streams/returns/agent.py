@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -31,13 +32,13 @@ from schemas.catalogue import (
     TRACKING,
     TRACKING_EVENT,
 )
-from streams.batches import BatchLimits, BatchTable, batch_tables
+from streams.batches import BatchLimits, BatchTable
 from streams.effects import carry_out, record_trigger
-from streams.firms.agent import SETTINGS_WAIT_S, BatchFirms, FirmDirectory
-from streams.journal import Journal, forget_on_rebalance, journal_table, journaled_batches
+from streams.firms.agent import BatchFirms, FirmDirectory
 from streams.lockout import rules as lockout
 from streams.lockout.rules import LockoutPolicy, LockoutState
 from streams.outbox import Outbox
+from streams.partition_folds import fold_batches, journaled_tables
 from streams.reminders import rules
 from streams.reminders.rules import ReturnLifecycle, ReturnState
 from streams.timers.wheel import TimerWheel
@@ -53,22 +54,14 @@ def register_returns(
     app: faust.App, outbox: Outbox, firms: FirmDirectory, limits: BatchLimits
 ) -> None:
     """Attach the per-return agent, its lockout, reminder and timer tables and its journal."""
-    tables = batch_tables(app, outbox.sends, TABLES, RETURN_LIFECYCLE.partitions)
-    journal = Journal(
-        outbox.sends, journal_table(app, RETURNS_JOURNAL, RETURN_LIFECYCLE.partitions), tables
+    tables, journal = journaled_tables(
+        app, outbox.sends, TABLES, RETURNS_JOURNAL, RETURN_LIFECYCLE.partitions
     )
-    forget_on_rebalance(app, journal)
 
     @app.agent(outbox.source(TRACKING, RETURN_LIFECYCLE, CLOCK), name="returns")
     async def returns(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for work in journaled_batches(stream, limits, journal):
-            await firms.caught_up(SETTINGS_WAIT_S)
-            settings = firms.for_batch()
-            for part in work:
-                with part.context():
-                    batch = ReturnsBatch(tables, outbox, settings)
-                    await batch.run(part.todo)
-                    part.tables = batch.tables
+        fold = partial(ReturnsBatch, tables, outbox)
+        async for _ in fold_batches(stream, limits, journal, firms, fold):
             yield None
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import UTC, timedelta, timezone, tzinfo
+from datetime import tzinfo
 from typing import Any
 
 import pytest
@@ -24,12 +24,8 @@ from schemas.codec import SINGLE_OBJECT_MARKER, AvroCodec, Decoded
 from schemas.errors import DeserializationError
 from schemas.samples import named_types, samples, type_of
 from schemas.schema_set import LoadedSchema, contract_schemas, from_definition
+from tests.avro_cases import CURRENT, EVERY_VERSION, TEXT, ZONES, schema_id
 
-CURRENT = list(contract_schemas().by_name.values())
-# Current and every released version: a reader compiled from any of them must be exact.
-EVERY_VERSION = list(
-    {s.fingerprint: s for s in [*CURRENT, *contract_schemas().by_fingerprint.values()]}.values()
-)
 # Shapes the reader takes that our schemas do not use (yet): maps, nested and recursive
 # records, unions of several branches, nested arrays, timestamp-micros.
 SHAPES = from_definition(
@@ -71,10 +67,6 @@ SCHEMAS = [*EVERY_VERSION, SHAPES]
 Strategy = st.SearchStrategy[Any]
 READERS: dict[bytes, CompiledReader | None] = {}
 CODEC = AvroCodec()
-
-
-def schema_id(schema: LoadedSchema) -> str:
-    return f"{schema.full_name}@{schema.fingerprint.hex()[:6]}"
 
 
 def compiled(schema: LoadedSchema) -> CompiledReader:
@@ -148,19 +140,6 @@ class Values:
         return PRIMITIVE_VALUES[kind]
 
 
-def _long_text(character: str, length: int) -> str:
-    return character * length
-
-
-VALID_CHARACTERS = st.characters(exclude_categories=["Cs"])
-TEXT = st.text(VALID_CHARACTERS, max_size=30) | st.builds(
-    _long_text, VALID_CHARACTERS, st.integers(0, 10_000)
-)
-ZONES: st.SearchStrategy[tzinfo] = (
-    st.just(UTC)
-    | st.timezones()
-    | st.builds(timezone, st.timedeltas(timedelta(hours=-23), timedelta(hours=23)))
-)
 PRIMITIVE_VALUES: dict[str, Strategy] = {
     "null": st.none(),
     "boolean": st.booleans(),

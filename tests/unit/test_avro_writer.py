@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import io
 import uuid
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import pytest
@@ -28,13 +28,9 @@ from schemas.avro_writer import (
 from schemas.codec import SINGLE_OBJECT_MARKER, AvroCodec
 from schemas.errors import SerializationError
 from schemas.samples import named_types, samples, type_of
-from schemas.schema_set import LoadedSchema, contract_schemas, from_definition
+from schemas.schema_set import LoadedSchema, from_definition
+from tests.avro_cases import CURRENT, EVERY_VERSION, TEXT, ZONES, schema_id
 
-CURRENT = list(contract_schemas().by_name.values())
-# Current and every released version: a writer compiled from any of them must be exact.
-EVERY_VERSION = list(
-    {s.fingerprint: s for s in [*CURRENT, *contract_schemas().by_fingerprint.values()]}.values()
-)
 # Shapes the writer takes that our schemas do not use (yet): null second, nested arrays, ...
 SHAPES = from_definition(
     {
@@ -186,19 +182,6 @@ def _spoil(
     return spoiled | {"not_in_schema": object()} if extra else spoiled
 
 
-def _long_text(character: str, length: int) -> str:
-    return character * length
-
-
-VALID_CHARACTERS = st.characters(exclude_categories=["Cs"])  # a lone surrogate has no UTF-8
-TEXT = st.text(VALID_CHARACTERS, max_size=30) | st.builds(
-    _long_text, VALID_CHARACTERS, st.integers(0, 10_000)
-)
-ZONES: st.SearchStrategy[tzinfo] = (
-    st.just(UTC)
-    | st.timezones()
-    | st.builds(timezone, st.timedeltas(timedelta(hours=-23), timedelta(hours=23)))
-)
 PRIMITIVE_VALUES: dict[str, Strategy] = {
     "null": st.none(),
     "boolean": st.booleans(),
@@ -220,10 +203,6 @@ LOGICAL_VALUES: dict[str, Strategy] = {
     "date": st.dates() | st.integers(*INT_RANGE),
     "uuid": st.uuids() | st.uuids().map(str) | TEXT,
 }
-
-
-def schema_id(schema: LoadedSchema) -> str:
-    return f"{schema.full_name}@{schema.fingerprint.hex()[:6]}"
 
 
 @pytest.mark.parametrize("schema", CURRENT, ids=schema_id)
