@@ -14,6 +14,7 @@ from schemas.codec import AvroCodec, Decoded
 from schemas.dead_letter import OVERSIZED_KEPT_BYTES, Rejected
 from schemas.errors import DeserializationError, RecordTooLargeError
 from streams.errors import UnexpectedRecordError
+from streams.raw_records import RawRecords
 from streams.sends import Sends
 
 log = structlog.get_logger(__name__)
@@ -22,10 +23,7 @@ log = structlog.get_logger(__name__)
 def _raw(app: faust.App, *names: str, spec: TopicSpec | None = None) -> faust.TopicT:
     return app.topic(
         *names,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
+        schema=RawRecords(),
         partitions=spec.partitions if spec else None,
         internal=False,
     )
