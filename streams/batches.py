@@ -25,6 +25,7 @@ import faust
 from faust.streams import _current_event
 
 from schemas.catalogue import TableSpec
+from streams import table_codec
 from streams.sends import Sends
 from streams.table_writer import EncodedRow, TableWriter
 
@@ -208,7 +209,10 @@ class WriteBack:
     here until `changes` hands them over, each changed key once (one changelog record)."""
 
     def __init__(self, table: Any, writer: TableWriter):
-        self._store = table.data  # one lookup per read, where `table.get` checks `in` first
+        # the store's own byte lookup: one read per key, where `table.get` checks `in` first,
+        # and the key and row coded directly (streams/table_codec.py), not through faust's
+        # serializer registry
+        self._read = table.data._get
         self.writer = writer
         self._loaded: dict[str, Any] = {}
         self._rows: dict[str, Any] = {}
@@ -246,6 +250,8 @@ class WriteBack:
 
     def _load(self, key: str) -> Any:
         if key not in self._rows:
-            row = self._store.get(key)
-            self._loaded[key] = self._rows[key] = _ABSENT if row is None else row
+            stored = self._read(table_codec.encode(key))
+            self._loaded[key] = self._rows[key] = (
+                _ABSENT if stored is None else table_codec.decode(stored)
+            )
         return self._rows[key]

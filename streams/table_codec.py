@@ -1,0 +1,26 @@
+"""Table keys and rows in exactly the bytes faust's json codec writes, without its registry.
+
+faust's tables (json keys and values, the app default) encode through the serializer registry
+(codec lookup, payload preparation) and, with orjson installed, end in one `orjson.dumps` call
+with the options below (`faust.utils.json.dumps`). Calling it directly gives the same bytes at
+a fraction of the cost; the worker reads and writes table rows once per changed key per batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+# faust.utils.json.dumps's options when orjson is installed (as this project requires)
+_FAUST_JSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
+
+
+def encode(value: Any) -> bytes:
+    """A table key or row (JSON types only) as faust's json codec stores it."""
+    return orjson.dumps(value, option=_FAUST_JSON)
+
+
+def decode(stored: bytes) -> Any:
+    """A stored key or row, as faust's json codec reads it."""
+    return orjson.loads(stored)
