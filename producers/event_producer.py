@@ -10,12 +10,11 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ctrack.settings import KafkaSettings
 from producers.errors import DeliveryError, MissingKeyError
-from producers.pii_guard import PiiGuard
+from producers.pii_guard import PiiGuard, guarded_encode
 from schemas import tracking
 from schemas.catalogue import TOPIC_OF_SCHEMA, TopicNames
 from schemas.codec import AvroCodec
 from schemas.errors import SerializationError
-from schemas.pii import ClearPiiError, assert_no_clear_pii
 
 # Throughput-oriented defaults; idempotence implies acks=all and ordered retries per partition.
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -118,16 +117,7 @@ class EventProducer:
             raise MissingKeyError(f"{schema_name} record for {topic} has no key")
         if self.stats.fatal_error is not None:
             self._raise_if_fatal()
-        try:
-            self._pii_guard.check(schema_name, record)
-            value = self.codec.encode(schema_name, record, topic=topic)
-        except ClearPiiError:
-            raise
-        except SerializationError:
-            # The guard skips fields that cannot hold text; a value that did not fit such a
-            # field may still be personal data, and that is what the caller must hear first.
-            assert_no_clear_pii(record, schema_name)
-            raise
+        value = guarded_encode(self._pii_guard, self.codec, schema_name, record, topic)
         self._produce(topic, key, value)
 
     def send_record(self, schema_name: str, key: str, record: dict[str, Any]) -> None:

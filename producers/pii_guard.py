@@ -21,7 +21,9 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from schemas.pii import assert_no_clear_pii
+from schemas.codec import AvroCodec
+from schemas.errors import SerializationError
+from schemas.pii import ClearPiiError, assert_no_clear_pii
 from schemas.samples import named_types, type_of
 from schemas.schema_set import LoadedSchema
 
@@ -87,6 +89,23 @@ class PiiGuard:
                 self._remembered = 0
             self._clean[field].add(value)
             self._remembered += 1
+
+
+def guarded_encode(
+    guard: PiiGuard, codec: AvroCodec, schema_name: str, record: dict[str, Any], topic: str
+) -> bytes:
+    """`record` checked for clear PII, then encoded. Raises `ClearPiiError` (also for personal
+    data in a field that cannot hold text, which then fails to encode) or `SerializationError`."""
+    try:
+        guard.check(schema_name, record)
+        return codec.encode(schema_name, record, topic=topic)
+    except ClearPiiError:
+        raise
+    except SerializationError:
+        # The guard skips fields that cannot hold text; a value that did not fit such a
+        # field may still be personal data, and that is what the caller must hear first.
+        assert_no_clear_pii(record, schema_name)
+        raise
 
 
 def _scan_all(schema_name: str, field: str, value: Any) -> None:

@@ -10,7 +10,6 @@ the service recognises its own events when it reads them back, without decoding 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import structlog
 from confluent_kafka import KafkaError, Message, Producer
 
 from producers.event_producer import PRODUCER_DEFAULTS
+from producers.pii_guard import PiiGuard, guarded_encode
 from schemas import clients, firms, tracking
 from schemas.catalogue import (
     ALL_TOPICS,
@@ -37,7 +37,6 @@ from schemas.catalogue import (
 from schemas.clients import ClientEvent
 from schemas.codec import AvroCodec
 from schemas.firms import FirmSettings
-from schemas.pii import assert_no_clear_pii
 from schemas.tracking import TrackingEvent
 from services.dynamic_password.metrics import Metrics
 from services.dynamic_password.store import Store
@@ -66,7 +65,6 @@ SETTLE_EVERY_S = 0.05
 RELAY_LINGER_MS = 5  # a client waits for the SMS its record asks for (the default lingers 100)
 # Client events we produce carry their id in this header, so reading them back needs no decoding.
 EVENT_ID_HEADER = "ctrack-event-id"
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}")
 _SPECS = {spec.name: spec for spec in ALL_TOPICS}
 
 
@@ -81,7 +79,7 @@ class OutboxWriter:
         self._db.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL")
         self._codec = codec
         self._names = names
-        self._pii_guard = PiiGuard()
+        self._pii_guard = PiiGuard(codec.schema)
         last = self._db.execute("SELECT max(seq) FROM outbox").fetchone()[0]
         self.committed_up_to = self._appended_up_to = int(last or 0)
         self.on_commit: Callable[[], None] = lambda: None
@@ -123,8 +121,8 @@ class OutboxWriter:
     def _append(
         self, spec: TopicSpec, key: str, record: dict[str, Any], event_id: UUID | str | None = None
     ) -> None:
-        self._pii_guard.check(record, spec.value_schema)
-        value = self._codec.encode(spec.value_schema, record, topic=self._names.of(spec))
+        topic = self._names.of(spec)
+        value = guarded_encode(self._pii_guard, self._codec, spec.value_schema, record, topic)
         cursor = self._db.execute(
             "INSERT INTO outbox (event_id, topic, key, value, created_at) VALUES (?, ?, ?, ?, ?)",
             (str(event_id) if event_id else None, spec.name, key, value, time.time()),
@@ -135,30 +133,6 @@ class OutboxWriter:
         if self._appended_up_to > self.committed_up_to:
             self.committed_up_to = self._appended_up_to
             self.on_commit()
-
-
-class PiiGuard:
-    """`assert_no_clear_pii` on every record before it is even stored, as EventProducer does:
-    strings already found clean for a field (ids, enum symbols, masks) are not scanned again
-    (bounded memory), and canonical UUIDs cannot hold personal data (see producers/)."""
-
-    def __init__(self, capacity: int = 100_000):
-        self._capacity = capacity
-        self._clean: set[tuple[str, str]] = set()
-
-    def check(self, record: dict[str, Any], schema_name: str) -> None:
-        for name, value in record.items():
-            if isinstance(value, dict | list | tuple):  # not in our flat records; scan it all
-                assert_no_clear_pii(record, schema_name)
-                return
-            if not isinstance(value, str) or (name, value) in self._clean:
-                continue
-            if _CANONICAL_UUID.fullmatch(value):
-                continue
-            assert_no_clear_pii({name: value}, schema_name)  # raises, naming the field
-            if len(self._clean) >= self._capacity:
-                self._clean.clear()
-            self._clean.add((name, value))
 
 
 class OutboxRelay:
