@@ -57,7 +57,7 @@ bench-queries: $(INSTALLED) ## Timeline and dashboard latency on a season genera
 
 .PHONY: bench-season bench-faults
 SCALE ?= small
-bench-season: $(INSTALLED) ## A tax season through the whole pipeline vs a baseline (SCALE=tiny|small|medium|full)
+bench-season: $(INSTALLED) ## A tax season through the whole pipeline vs a baseline (SCALE=tiny|small|medium|large|full)
 	$(BIN)/python bench/season.py --scale $(SCALE)
 
 bench-faults: $(INSTALLED) ## Broker, worker and sink killed mid-run, poison records: reconciliation each

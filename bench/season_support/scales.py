@@ -46,6 +46,7 @@ SCALES = {
         Scale("tiny", firms=5, clients_per_firm=40, returns=300),  # the integration test
         Scale("small", firms=20, clients_per_firm=50, returns=1_500),  # ~1-3 min
         Scale("medium", firms=50, clients_per_firm=100, returns=6_000),
+        Scale("large", firms=100, clients_per_firm=100, returns=100_000),  # a tenth of full
         Scale("full", firms=1_000, clients_per_firm=100, returns=1_000_000),  # ~27.7M events
     )
 }
