@@ -43,6 +43,13 @@ _QUEUE_FULL_WAIT_S = 0.05
 POLL_EVERY = 64
 
 
+def producer_config(
+    kafka: KafkaSettings, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """librdkafka settings of a ctrack producer: PRODUCER_DEFAULTS, then `overrides`."""
+    return {"bootstrap.servers": kafka.bootstrap, **PRODUCER_DEFAULTS, **(overrides or {})}
+
+
 @dataclass
 class DeliveryStats:
     """What the producer did so far: enqueued, acknowledged (as of the last flush), failed, and
@@ -81,12 +88,7 @@ class EventProducer:
         self._pii_guard = PiiGuard(codec.schema)
         self._until_poll = 1
         self._producer = Producer(
-            {
-                "bootstrap.servers": kafka.bootstrap,
-                **PRODUCER_DEFAULTS,
-                **(overrides or {}),
-                "on_delivery": self._on_delivery,
-            }
+            {**producer_config(kafka, overrides), "on_delivery": self._on_delivery}
         )
 
     def __enter__(self) -> EventProducer:

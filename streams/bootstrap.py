@@ -17,6 +17,7 @@ from streams.firms.agent import register_firm_settings
 from streams.outbox import Outbox
 from streams.prompt_fetch import use_fetch_wait
 from streams.returns.agent import register_returns
+from streams.sends import Sends, worker_producer_config
 from streams.timers.clock import register_clock
 
 
@@ -50,7 +51,8 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
         stream_buffer_maxsize=16_384,
     )
     use_fetch_wait(app, settings.fetch_max_wait_ms)
-    outbox = Outbox(app, names, codec, kafka.max_record_bytes)
+    sends = Sends(app, worker_producer_config(kafka, settings.producer_linger_s))
+    outbox = Outbox(app, names, codec, kafka.max_record_bytes, sends)
     limits = BatchLimits(settings.batch_max_events, settings.batch_gather_s)
     firms = register_firm_settings(app, outbox)
     register_client_status(app, outbox, firms, limits)

@@ -33,12 +33,19 @@ class Outbox:
     """Sources for agents (one faust topic per catalogue entry, or several read as one) and
     encoded sends."""
 
-    def __init__(self, app: faust.App, names: TopicNames, codec: AvroCodec, max_record_bytes: int):
+    def __init__(
+        self,
+        app: faust.App,
+        names: TopicNames,
+        codec: AvroCodec,
+        max_record_bytes: int,
+        sends: Sends,
+    ):
         self.app = app
         self.names = names
         self.codec = codec
         self.max_record_bytes = max_record_bytes
-        self.sends = Sends(app)
+        self.sends = sends
         self._topics = {spec.name: _raw(app, names.of(spec), spec=spec) for spec in ALL_TOPICS}
 
     def source(self, *specs: TopicSpec) -> faust.TopicT:
@@ -58,8 +65,8 @@ class Outbox:
     async def _publish(
         self, topic: str, key: bytes | None, value: bytes, partition: int | None
     ) -> None:
-        """Queue the record on faust's producer; its partitioner is the Java-compatible murmur2
-        of the key, like `Topic.send`, without the per-record future and sensors of that path."""
+        """Queue the record on the worker's producer (streams/sends.py); its partitioner is the
+        Java-compatible murmur2 of the key, like faust's `Topic.send`."""
         await self.sends.send(topic, key, value, partition)
 
     async def accept(
