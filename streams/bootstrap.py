@@ -10,6 +10,7 @@ import faust
 from ctrack.settings import KafkaSettings, StreamSettings
 from schemas.catalogue import JOURNAL_MAX_BYTES, TopicNames
 from schemas.codec import AvroCodec
+from streams.agent_crash import end_worker_on_crash
 from streams.batches import BatchLimits
 from streams.client_status.agent import register_client_status
 from streams.delivery.agent import register_delivery
@@ -50,6 +51,7 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
         cython_optimizations=True,
         stream_buffer_maxsize=16_384,
     )
+    end_worker_on_crash(app)  # before the agents are declared: each takes it as its on_error
     use_fetch_wait(app, settings.fetch_max_wait_ms)
     sends = Sends(app, worker_producer_config(kafka, settings.producer_linger_s))
     outbox = Outbox(app, names, codec, kafka.max_record_bytes, sends)

@@ -8,6 +8,7 @@ a fraction of the cost; the worker reads and writes table rows once per changed 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,3 +25,12 @@ def encode(value: Any) -> bytes:
 def decode(stored: bytes) -> Any:
     """A stored key or row, as faust's json codec reads it."""
     return orjson.loads(stored)
+
+
+def value_encoder(store: Any) -> Callable[[Any], bytes]:
+    """How a faust table store's values are written: `encode` where the store uses faust's json
+    codec (every row table), the store's own encoding otherwise (the journal's raw bytes)."""
+    if store.value_serializer == "json" and store.value_type is None:
+        return encode
+    own: Callable[[Any], bytes] = store._encode_value
+    return own

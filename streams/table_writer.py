@@ -6,8 +6,9 @@ changelog offset into the store once the record is acknowledged, for a fast rest
 on this project's worker, that path costs about 120 us per row against about 45 us for the same
 three steps done here: store write, changelog record straight to the worker's producer
 (streams/sends.py), and after each barrier (`Sends.barrier`) the highest acknowledged offset of
-each changelog partition kept once. The records are byte for byte faust's (the store's own key
-and value encoding), so faust's recovery, standbys and rebalancing read them as their own.
+each changelog partition kept once. The records are byte for byte faust's (its json codec's
+key and value encoding, streams/table_codec.py), so faust's recovery, standbys and rebalancing
+read them as their own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from faust.types import TP
 
+from streams import table_codec
 from streams.sends import Sends
 
 # A row as stored: the store's encoding of its key and of its value (None: deleted).
@@ -29,6 +31,7 @@ class TableWriter:
         self.name: str = table.name
         self._sends = sends
         self._store = table.data
+        self._encode_value = table_codec.value_encoder(table.data)
         self._topic: str = table.changelog_topic.get_topic_name()
         # changelog partition written -> offset kept in the store (-1: none yet)
         self._persisted: dict[int, int] = {}
@@ -36,7 +39,7 @@ class TableWriter:
 
     def encode(self, key: str, row: Any) -> EncodedRow:
         """`row` (None: delete) in the store's encoding."""
-        return self._store._encode_key(key), None if row is None else self._store._encode_value(row)
+        return table_codec.encode(key), None if row is None else self._encode_value(row)
 
     async def write(self, row: EncodedRow, partition: int) -> None:
         """Keep an encoded row in the store and on the changelog."""

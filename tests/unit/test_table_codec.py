@@ -38,3 +38,14 @@ def test_rows_match_fausts_json_codec(row: Any) -> None:
     stored = STORE._encode_value(row)
     assert table_codec.encode(row) == stored
     assert table_codec.decode(stored) == STORE._decode_value(stored) == row
+
+
+def test_each_table_writes_values_in_its_stores_encoding() -> None:
+    journal: Any = (
+        faust.App("table-codec-test", broker="kafka://localhost:1", store="rocksdb://", datadir="/")
+        .Table("journal", default=None, value_type=bytes)
+        .data
+    )
+    frame = b"\x00raw journal frame\xff"
+    assert table_codec.value_encoder(journal)(frame) == journal._encode_value(frame) == frame
+    assert table_codec.value_encoder(STORE) is table_codec.encode
