@@ -53,6 +53,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-baseline", action="store_true", help="pipeline only")
     parser.add_argument("--out", type=Path, default=None, help="results folder")
     parser.add_argument("--prefix", default=None, help="topic prefix (default: season<time>)")
+    parser.add_argument(
+        "--timers-per-tick", type=int, default=None,
+        help="the workers' limit of timers fired per tick and partition (default: theirs)",
+    )  # fmt: skip
     return parser.parse_args()
 
 
@@ -62,7 +66,7 @@ def main() -> int:
     out = args.out or RESULTS / f"season-{scale.name}-{datetime.now():%Y%m%d-%H%M%S}"
     run = SeasonRun(
         scale, out, seed=args.seed, workers=args.workers, rate=args.rate,
-        baseline=not args.no_baseline, prefix=args.prefix,
+        baseline=not args.no_baseline, prefix=args.prefix, timers_per_tick=args.timers_per_tick,
     )  # fmt: skip
     console.print(f"season {scale.name}: {scale.returns:,} returns, {run.plan.clients:,} clients, "
                   f"{scale.firms} firms; results in {out}")  # fmt: skip

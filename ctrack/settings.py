@@ -140,6 +140,12 @@ class StreamSettings(_Frozen):
         description="An agent that is behind waits this long for more events before a batch "
         "(larger batches, cheaper per event); a caught-up agent never waits.",
     )
+    timers_per_tick: int = Field(
+        2000,
+        ge=1,
+        description="A clock tick fires at most this many due timers per partition; the rest "
+        "fire on continuation ticks (bounds a batch's journal record after a long pause).",
+    )
     producer_linger_s: float = Field(
         0.005,
         ge=0,
@@ -157,6 +163,17 @@ class StreamSettings(_Frozen):
         gt=0,
         description="A worker whose start-up table recovery reads nothing for this long exits "
         "(status 75) for its supervisor to start it again (see streams/watchdog.py).",
+    )
+    store_write_buffer_bytes: int = Field(
+        2 * 1024**2,
+        ge=64 * 1024,
+        description="RocksDB memtable size per table partition (the worker opens one database "
+        "per table and partition, about 70): memory held by writes not yet flushed to disk.",
+    )
+    store_block_cache_bytes: int = Field(
+        4 * 1024**2,
+        ge=0,
+        description="RocksDB block cache per table partition (faust's default is 2 GiB each).",
     )
     uvloop: bool = Field(
         True,

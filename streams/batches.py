@@ -34,10 +34,12 @@ Event = faust.EventT[bytes]
 
 @dataclass(frozen=True, slots=True)
 class BatchLimits:
-    """At most `max_events` per batch; an agent that is behind gathers for `gather_s`."""
+    """At most `max_events` per batch; an agent that is behind gathers for `gather_s`; a tick
+    fires at most `timers_per_tick` timers per partition (streams/timers/continuation.py)."""
 
     max_events: int
     gather_s: float
+    timers_per_tick: int
 
 
 # Further behind than this on a partition, an agent gathers: a batch waits a moment for what

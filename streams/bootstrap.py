@@ -19,6 +19,7 @@ from streams.outbox import Outbox
 from streams.prompt_fetch import use_fetch_wait
 from streams.returns.agent import register_returns
 from streams.sends import Sends, worker_producer_config
+from streams.table_store import store_options, tables_with_store_options
 from streams.timers.clock import register_clock
 
 
@@ -51,11 +52,14 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
         cython_optimizations=True,
         stream_buffer_maxsize=16_384,
     )
+    tables_with_store_options(app, store_options(settings))  # before any table is made
     end_worker_on_crash(app)  # before the agents are declared: each takes it as its on_error
     use_fetch_wait(app, settings.fetch_max_wait_ms)
     sends = Sends(app, worker_producer_config(kafka, settings.producer_linger_s))
     outbox = Outbox(app, names, codec, kafka.max_record_bytes, sends)
-    limits = BatchLimits(settings.batch_max_events, settings.batch_gather_s)
+    limits = BatchLimits(
+        settings.batch_max_events, settings.batch_gather_s, settings.timers_per_tick
+    )
     firms = register_firm_settings(app, outbox)
     register_client_status(app, outbox, firms, limits)
     register_returns(app, outbox, firms, limits)

@@ -201,9 +201,11 @@ class SeasonFold:
 
     # -- clock -----------------------------------------------------------------------------
     def tick(self, now: datetime) -> list[Output]:
-        """Fire every timer due at `now`, clients then returns, as the worker's agents do."""
+        """Fire every timer due at `now`, oldest first and one at a time (so timers the fired
+        ones scheduled at or before `now` fire too), clients then returns, as the worker's
+        agents do (streams/timers/continuation.py)."""
         out: list[Output] = []
-        for timer in self.client_wheel.pop_due(now, _PARTITION):
+        while timer := self.client_wheel.pop_next(now, _PARTITION):
             out.append((TRIGGER_FIRED, timer.subject_id, trigger_record(timer, now)))
             before = self.clients.get(timer.subject_id)
             result = status_rules.on_timer(
@@ -218,7 +220,7 @@ class SeasonFold:
                 CLIENT_STAGE, timer.firm_id, timer.trigger_id, timer.due_at, timer.subject_id, False
             )
             self._settle_client(before, result, call, out)
-        for timer in self.return_wheel.pop_due(now, _PARTITION):
+        while timer := self.return_wheel.pop_next(now, _PARTITION):
             out.append((TRIGGER_FIRED, timer.subject_id, trigger_record(timer, now)))
             returned = self.returns.get(timer.subject_id)
             reminder = reminder_rules.on_timer(

@@ -175,7 +175,10 @@ class Phase:
         n = sum(1 for name in self.procs if name.startswith("worker"))
         name = f"worker-{n + 1}"
         data = self.run.out / self.name / name
-        proc = ctrack(name, ["worker"], self.env(CTRACK_DATA_DIR=str(data)), self.run.logs)
+        settings = {"CTRACK_DATA_DIR": str(data)}
+        if self.run.timers_per_tick is not None:
+            settings["CTRACK_WORKER_TIMERS_PER_TICK"] = str(self.run.timers_per_tick)
+        proc = ctrack(name, ["worker"], self.env(**settings), self.run.logs)
         self.procs[name] = proc.start()
         self.note(f"{name} started (pid {proc.pid})")
         return proc
@@ -195,8 +198,10 @@ class SeasonRun:
         source_only: bool = True,
         baseline: bool = True,
         prefix: str | None = None,
+        timers_per_tick: int | None = None,
     ):
         self.scale, self.out, self.seed = scale, out, seed
+        self.timers_per_tick = timers_per_tick  # None: the worker's default
         self.workers, self.rate = workers, rate
         self.source_only, self.with_baseline = source_only, baseline
         self.plan = scale.plan(seed)

@@ -33,6 +33,7 @@ from streams.effects import carry_out, record_trigger
 from streams.firms.agent import BatchFirms, FirmDirectory
 from streams.outbox import Outbox
 from streams.partition_folds import fold_batches, journaled_tables
+from streams.timers.continuation import continue_tick
 from streams.timers.wheel import TimerWheel
 
 STAGE = "streams.client_status"
@@ -52,7 +53,7 @@ def register_client_status(
 
     @app.agent(outbox.source(CLIENT_EVENTS, CLOCK), name="client-status")
     async def client_status(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        fold = partial(ClientsBatch, tables, outbox)
+        fold = partial(ClientsBatch, tables, outbox, limits.timers_per_tick)
         async for _ in fold_batches(stream, limits, journal, firms, fold):
             yield None
 
@@ -60,8 +61,15 @@ def register_client_status(
 class ClientsBatch:
     """One partition's share of a batch, folded through the client status rule."""
 
-    def __init__(self, tables: Sequence[BatchTable], outbox: Outbox, firms: BatchFirms):
+    def __init__(
+        self,
+        tables: Sequence[BatchTable],
+        outbox: Outbox,
+        timers_per_tick: int,
+        firms: BatchFirms,
+    ):
         self.outbox = outbox
+        self.timers_per_tick = timers_per_tick
         self.firms = firms
         self.tables = [table.write_back() for table in tables]
         self.states, timers, buckets = self.tables
@@ -93,7 +101,9 @@ class ClientsBatch:
         )
 
     async def on_tick(self, event: faust.EventT[bytes], now: datetime) -> None:
-        for timer in self.wheel.pop_due(now, event.message.partition):
+        partition, fired = event.message.partition, 0
+        while fired < self.timers_per_tick and (timer := self.wheel.pop_next(now, partition)):
+            fired += 1
             await record_trigger(self.outbox, timer, now)
             before = _load(self.states.get(timer.subject_id))
             result = rules.on_timer(
@@ -113,6 +123,7 @@ class ClientsBatch:
                 timer.due_at,
                 timer.subject_id,
             )
+        await continue_tick(self.outbox, event, now, fired >= self.timers_per_tick)
 
     async def settle(
         self,

@@ -41,6 +41,7 @@ from streams.outbox import Outbox
 from streams.partition_folds import fold_batches, journaled_tables
 from streams.reminders import rules
 from streams.reminders.rules import ReturnLifecycle, ReturnState
+from streams.timers.continuation import continue_tick
 from streams.timers.wheel import TimerWheel
 
 STAGE = "streams.returns"
@@ -60,7 +61,7 @@ def register_returns(
 
     @app.agent(outbox.source(TRACKING, RETURN_LIFECYCLE, CLOCK), name="returns")
     async def returns(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        fold = partial(ReturnsBatch, tables, outbox)
+        fold = partial(ReturnsBatch, tables, outbox, limits.timers_per_tick)
         async for _ in fold_batches(stream, limits, journal, firms, fold):
             yield None
 
@@ -68,8 +69,15 @@ def register_returns(
 class ReturnsBatch:
     """One partition's share of a batch, folded through the lockout and reminder rules."""
 
-    def __init__(self, tables: Sequence[BatchTable], outbox: Outbox, firms: BatchFirms):
+    def __init__(
+        self,
+        tables: Sequence[BatchTable],
+        outbox: Outbox,
+        timers_per_tick: int,
+        firms: BatchFirms,
+    ):
         self.outbox = outbox
+        self.timers_per_tick = timers_per_tick
         self.firms = firms
         self.tables = [table.write_back() for table in tables]
         self.locks, self.states, timers, buckets = self.tables
@@ -107,7 +115,9 @@ class ReturnsBatch:
         await self.settle(event, lifecycle.return_id, result, before, lifecycle.firm_id, lifecycle)
 
     async def on_tick(self, event: faust.EventT[bytes], now: datetime) -> None:
-        for timer in self.wheel.pop_due(now, event.message.partition):
+        partition, fired = event.message.partition, 0
+        while fired < self.timers_per_tick and (timer := self.wheel.pop_next(now, partition)):
+            fired += 1
             await record_trigger(self.outbox, timer, now)
             before = from_row(self.states.get(timer.subject_id))
             result = rules.on_timer(
@@ -120,6 +130,7 @@ class ReturnsBatch:
             )
             cause = _Cause(timer.trigger_id, now)
             await self.settle(event, timer.subject_id, result, before, timer.firm_id, cause)
+        await continue_tick(self.outbox, event, now, fired >= self.timers_per_tick)
 
     async def apply_lockout(self, touch: tracking.TrackingEvent) -> None:
         policy = LockoutPolicy(self.firms.get(touch.firm_id).max_access_failures)
