@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from heapq import heapify, heappop, heappush
 from typing import Any, Protocol
 from uuid import UUID, uuid5
 
@@ -91,6 +92,10 @@ class TimerWheel:
     def __init__(self, timers: Rows, buckets: Rows):
         self._timers = timers
         self._buckets = buckets
+        # `pop_next`'s due timers of the buckets it is draining, as heaps of (due ms, key), for
+        # one `now` (kept in memory only: rebuilt from the rows whenever they are missing)
+        self._draining: dict[tuple[int, int], list[tuple[int, str]]] = {}
+        self._draining_now: int | None = None
 
     def schedule(self, timer: Timer, partition: int) -> None:
         """Add or move a timer (same kind, subject and detail)."""
@@ -103,6 +108,10 @@ class TimerWheel:
         self._timers[timer.key] = {**timer.to_row(), "bucket": bucket}
         bucket_key = _bucket_key(partition, bucket)
         self._buckets[bucket_key] = [*self._buckets.get(bucket_key, []), timer.key]
+        draining = self._draining.get((partition, bucket))
+        now_ms = self._draining_now
+        if draining is not None and now_ms is not None and _millis(timer.due_at) <= now_ms:
+            heappush(draining, (_millis(timer.due_at), timer.key))  # due: fires in its turn
 
     def cancel(self, kind: TriggerKind, subject_id: str, partition: int, detail: str = "") -> None:
         key = timer_key(kind, subject_id, detail)
@@ -133,9 +142,60 @@ class TimerWheel:
         """Remove and return the oldest timer of `partition` due at `now`, if any. Popping one
         at a time and acting on it before the next is what makes a tick's outcome independent
         of how many timers it fires: a timer that an earlier one moved or cancelled is not
-        fired, one that an earlier one scheduled at or before `now` fires in its turn."""
-        due = self.pop_due(now, partition, 1)
-        return due[0] if due else None
+        fired, one that an earlier one scheduled at or before `now` fires in its turn. Each
+        bucket's due timers are read once into a heap, so draining a bucket of k timers costs
+        O(k log k), however many share its minute (voucher reminders of one due date)."""
+        now_ms = _millis(now)
+        if now_ms != self._draining_now:
+            self._draining, self._draining_now = {}, now_ms
+        end = bucket_of(now)
+        start = self._cursor(partition)
+        if start is None:
+            floor = self._buckets.pop(_floor_key(partition), None)
+            start = end if floor is None else min(int(floor), end)
+        for bucket in range(start, end + 1):
+            draining = self._draining.get((partition, bucket))
+            if draining is None:
+                draining = self._draining[(partition, bucket)] = self._due_heap(
+                    partition, bucket, now_ms
+                )
+            while draining:
+                due_ms, key = heappop(draining)
+                row = self._timers.get(key, None)
+                if row is None or row["bucket"] != bucket or row["due_at"] != due_ms:
+                    continue  # moved or cancelled since it was read
+                self._timers.pop(key, None)
+                self._buckets[_cursor_key(partition)] = bucket
+                return Timer.from_row(row)
+            self._keep_waiting(partition, bucket)
+            del self._draining[(partition, bucket)]
+        self._buckets[_cursor_key(partition)] = end
+        return None
+
+    def _due_heap(self, partition: int, bucket: int, now_ms: int) -> list[tuple[int, str]]:
+        """The bucket's timers due at `now_ms`, as a heap of (due ms, key)."""
+        heap = []
+        for key in self._buckets.get(_bucket_key(partition, bucket), None) or ():
+            row = self._timers.get(key, None)
+            if row is not None and row["bucket"] == bucket and row["due_at"] <= now_ms:
+                heap.append((row["due_at"], key))
+        heapify(heap)
+        return heap
+
+    def _keep_waiting(self, partition: int, bucket: int) -> None:
+        """A drained bucket's index keeps only the timers still in it (those not due yet)."""
+        bucket_key = _bucket_key(partition, bucket)
+        keys = self._buckets.get(bucket_key, None)
+        if not keys:
+            return
+        waiting = [
+            k for k in keys if (row := self._timers.get(k, None)) and row["bucket"] == bucket
+        ]
+        if waiting:
+            if waiting != keys:
+                self._buckets[bucket_key] = waiting
+        else:
+            self._buckets.pop(bucket_key, None)
 
     def _pop_bucket(
         self, partition: int, bucket: int, now: datetime, room: int | None

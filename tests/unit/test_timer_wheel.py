@@ -167,3 +167,33 @@ def test_one_at_a_time_a_moved_timer_waits_and_a_newly_due_one_fires_in_its_turn
     w.schedule(timer(3, subject="C"), 0)  # and C due before D
     assert [t.subject_id for t in iter(lambda: w.pop_next(now, 0), None)] == ["C", "D"]
     assert [t.subject_id for t in w.pop_due(T0 + timedelta(minutes=100), 0)] == ["B"]
+
+
+@given(
+    st.lists(st.tuples(st.integers(-30, 500), st.integers(0, 40), st.booleans()), max_size=80),
+    st.lists(st.tuples(st.integers(0, 40), st.integers(-60, 400)), max_size=30),
+)
+def test_popping_one_at_a_time_fires_in_due_order_and_honours_moves_made_meanwhile(
+    schedule: list[tuple[int, int, bool]], moves: list[tuple[int, int]]
+) -> None:
+    """Against a plain model: after each pop, a move (reschedule) of some subject; the wheel
+    always hands out the pending timer with the earliest due time that is due."""
+    w, _, _ = wheel()
+    w.pop_due(T0 - timedelta(hours=2), 0)
+    pending: dict[str, Timer] = {}
+    for minutes, subject, shared_minute in schedule:
+        t = timer(0 if shared_minute else minutes, subject=f"C-{subject}")  # many in one bucket
+        w.schedule(t, 0)
+        pending[t.key] = t
+    now = T0 + timedelta(minutes=300)
+    moves_left = list(moves)
+    while (popped := w.pop_next(now, 0)) is not None:
+        due_now = [t for t in pending.values() if t.due_at <= now]
+        assert popped == min(due_now, key=lambda t: (t.due_at, t.key))
+        del pending[popped.key]
+        if moves_left:
+            subject, minutes = moves_left.pop()
+            moved = timer(minutes, subject=f"C-{subject}")
+            w.schedule(moved, 0)
+            pending[moved.key] = moved
+    assert all(t.due_at > now for t in pending.values())
