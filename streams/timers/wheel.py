@@ -118,24 +118,17 @@ class TimerWheel:
         self._unindex(key, partition)
         self._timers.pop(key, None)
 
-    def pop_due(self, now: datetime, partition: int, limit: int | None = None) -> list[Timer]:
-        """Remove and return the timers of `partition` due at `now`, oldest first: all of them,
-        or the `limit` oldest (the rest stay for the next tick, which starts where this one
-        stopped)."""
+    def pop_due(self, now: datetime, partition: int) -> list[Timer]:
+        """Remove and return every timer of `partition` due at `now`, oldest first."""
         end = bucket_of(now)
         start = self._cursor(partition)
         if start is None:
             floor = self._buckets.pop(_floor_key(partition), None)
             start = end if floor is None else min(int(floor), end)
         due: list[Timer] = []
-        reached = end
         for bucket in range(start, end + 1):
-            room = None if limit is None else limit - len(due)
-            due.extend(self._pop_bucket(partition, bucket, now, room))
-            if limit is not None and len(due) >= limit:
-                reached = bucket  # it may hold more due timers: the next tick walks it again
-                break
-        self._buckets[_cursor_key(partition)] = reached
+            due.extend(self._pop_bucket(partition, bucket, now))
+        self._buckets[_cursor_key(partition)] = end
         return sorted(due, key=lambda t: (t.due_at, t.key))
 
     def pop_next(self, now: datetime, partition: int) -> Timer | None:
@@ -197,10 +190,7 @@ class TimerWheel:
         else:
             self._buckets.pop(bucket_key, None)
 
-    def _pop_bucket(
-        self, partition: int, bucket: int, now: datetime, room: int | None
-    ) -> list[Timer]:
-        """Pop the bucket's due timers (the `room` oldest of them if given)."""
+    def _pop_bucket(self, partition: int, bucket: int, now: datetime) -> list[Timer]:
         bucket_key = _bucket_key(partition, bucket)
         keys = self._buckets.get(bucket_key, None)
         if not keys:
@@ -213,10 +203,6 @@ class TimerWheel:
                 continue  # cancelled or moved
             timer = Timer.from_row(row)
             (due if timer.due_at <= now else waiting).append(timer)
-        if room is not None and len(due) > room:
-            due.sort(key=lambda t: (t.due_at, t.key))
-            due, later = due[:room], due[room:]
-            waiting = later + waiting
         for timer in due:
             self._timers.pop(timer.key, None)
         if waiting:

@@ -121,39 +121,6 @@ def test_every_timer_fires_exactly_once_at_or_after_its_due_time(
     assert {t.key: t for t in fired} == expected
 
 
-@given(
-    st.lists(st.tuples(st.integers(-30, 500), st.integers(0, 40)), max_size=80),
-    st.integers(1, 7),
-    st.lists(st.tuples(st.integers(0, 600), st.integers(0, 40)), max_size=10),
-)
-def test_a_limited_tick_fires_the_oldest_first_and_the_rest_on_later_ticks(
-    schedule: list[tuple[int, int]], limit: int, scheduled_between: list[tuple[int, int]]
-) -> None:
-    """Ticking one `now` again and again with a limit fires what one unlimited tick fires, in the
-    same order, at most `limit` at a time; timers scheduled in between still fire when due."""
-    limited, _, _ = wheel()
-    unlimited, _, _ = wheel()
-    for w in (limited, unlimited):
-        w.pop_due(T0 - timedelta(hours=1), 0)
-        for minutes, subject in schedule:
-            w.schedule(timer(minutes, subject=f"C-{subject}"), 0)
-    now = T0 + timedelta(minutes=300)
-    everything = unlimited.pop_due(now, 0)
-    fired: list[Timer] = []
-    while chunk := limited.pop_due(now, 0, limit):
-        assert len(chunk) <= limit
-        fired += chunk
-    assert fired == everything
-    for minutes, subject in scheduled_between:  # the cursor did not skip buckets
-        late = timer(minutes, subject=f"L-{subject}")
-        limited.schedule(late, 0)
-        unlimited.schedule(late, 0)
-    later = T0 + timedelta(minutes=700)
-    assert [t.key for t in limited.pop_due(later, 0, 1000)] == [
-        t.key for t in unlimited.pop_due(later, 0)
-    ]
-
-
 def test_one_at_a_time_a_moved_timer_waits_and_a_newly_due_one_fires_in_its_turn() -> None:
     w, _, _ = wheel()
     w.pop_due(T0, 0)
