@@ -12,6 +12,7 @@ waits a moment first; a caught-up agent never waits, so batching adds no latency
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
@@ -62,8 +63,10 @@ async def batches(
     manual = cast(faust.Stream[bytes], stream).noack()
     inbox = _Inbox(max_events)
     feeder = asyncio.ensure_future(inbox.feed(arrivals(manual)))
+    inbound = manual.app.monitor.stream_inbound_time
     try:
         while batch := await inbox.take(manual.app.consumer, gather_s):
+            _mark_inbound(inbound, batch)
             try:
                 yield batch
             finally:
@@ -116,6 +119,15 @@ async def arrivals(stream: Any) -> AsyncIterator[Event]:
         if started:
             await stream.stop()
             stream.service_reset()
+
+
+def _mark_inbound(inbound: dict[Any, float], batch: Sequence[Event]) -> None:
+    """Tell faust's monitor the batch's partitions are being processed, as its stream iterator
+    does per event: its consumer logs "Stream has not started processing" (an error, every few
+    seconds per partition) for a partition that is behind with no mark for 5 minutes."""
+    now = time.monotonic()
+    for event in batch:
+        inbound[event.message.tp] = now
 
 
 class _Inbox:
