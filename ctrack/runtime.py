@@ -34,7 +34,7 @@ def run_worker() -> None:
     from ctrack.topic_admin import ensure_topics, wait_for_topics
     from schemas.catalogue import ALL_TOPICS, TopicNames, changelog_topics
     from streams.bootstrap import build_app
-    from streams.watchdog import end_if_recovery_stalls
+    from streams.watchdog import end_if_stalled
 
     kafka, settings = KafkaSettings(), StreamSettings()
     names = TopicNames(kafka.topic_prefix)
@@ -43,7 +43,7 @@ def run_worker() -> None:
     ensure_topics(kafka.bootstrap, names, kafka.replication_factor, specs=specs)
     wait_for_topics(kafka.bootstrap, [names.of(spec) for spec in specs])
     app = build_app(kafka, settings, process_codec())
-    end_if_recovery_stalls(app, settings.recovery_stall_s)
+    end_if_stalled(app, settings.stall_s)
     faust.Worker(app, loglevel="INFO", quiet=True).execute_from_commandline()
 
 

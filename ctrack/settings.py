@@ -158,11 +158,12 @@ class StreamSettings(_Frozen):
         description="How long the broker may hold the worker's fetch for new data (faust's own "
         "1,500 ms delays busy partitions behind idle ones; see streams/prompt_fetch.py).",
     )
-    recovery_stall_s: float = Field(
+    stall_s: float = Field(
         120.0,
         gt=0,
-        description="A worker whose start-up table recovery reads nothing for this long exits "
-        "(status 75) for its supervisor to start it again (see streams/watchdog.py).",
+        description="A worker that has work (tables to recover, records past its committed "
+        "offsets) and moves nothing for this long exits (status 75) for its supervisor to "
+        "start it again (see streams/watchdog.py).",
     )
     store_write_buffer_bytes: int = Field(
         2 * 1024**2,

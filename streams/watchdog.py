@@ -1,10 +1,18 @@
-"""Ends a worker whose start-up recovery has stalled, so its supervisor starts it again.
+"""Ends a worker that has work it does not do, so its supervisor starts it again.
 
-faust recovers the tables from their changelogs before any agent runs. A broker that dies while
-that is under way can leave the recovery waiting for ever once the broker is back (seen in the
-broker fault run: no record read for minutes, no log line). A restarted worker recovers from
+Two stalls were seen on the broker:
+- a broker that dies while faust recovers the tables from their changelogs can leave the
+  recovery waiting for ever once the broker is back (the broker fault run: no record read for
+  minutes, no log line);
+- two workers started in the same second both went silent after their first rebalance, with
+  records waiting on their partitions (a season run, finding 5 in docs/BENCHMARKS.md).
+
+So a worker is stuck when, for `stall_s`, it is waiting (not yet recovering, recovering, or
+behind: an input partition assigned to it holds records past its committed offset) and nothing
+moves (changelog records recovered, input offsets committed). A restarted worker recovers from
 scratch and, thanks to the journal (streams/journal.py), ending it at any point is as safe as a
-SIGKILL. The check runs on its own thread, so it works even if the event loop is stuck.
+SIGKILL. The check runs on its own thread, so it works even if the event loop is stuck; it only
+reads what faust keeps, and a read that races the loop counts as "no decision this time".
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import structlog
@@ -20,37 +29,76 @@ import structlog
 log = structlog.get_logger(__name__)
 
 # The exit status of a worker ended by the watchdog (EX_TEMPFAIL: try again).
-EXIT_RECOVERY_STALLED = 75
+EXIT_STALLED = 75
 _CHECK_EVERY_S = 5.0
 
 
-def end_if_recovery_stalls(
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the watchdog sees of the worker at one check."""
+
+    waiting: bool  # it has work: recovery not done, or an input partition behind
+    progress: int  # grows whenever anything moves
+
+
+def read_worker(app: Any) -> Reading:
+    """The worker's recovery and input progress (from faust's own bookkeeping)."""
+    # faust makes its recovery service and consumer on the loop's thread when the worker
+    # starts; their properties would make them here, so only their slots are read
+    recovery = app.tables._recovery
+    consumer = app._consumer
+    recovering = recovery is None or not recovery.completed.is_set() or recovery.in_recovery
+    progress = 0
+    if recovery is not None:  # standby offsets are left out: they move with other workers
+        progress += sum(dict(recovery.active_offsets).values())
+    committed: dict[Any, int | None] = dict(consumer._committed_offset) if consumer else {}
+    progress += sum(offset for offset in committed.values() if offset)
+    return Reading(recovering or _behind(app, consumer, committed), progress)
+
+
+def _behind(app: Any, consumer: Any, committed: dict[Any, int | None]) -> bool:
+    """Whether an assigned input partition holds records past the committed offset."""
+    if consumer is None:
+        return False
+    inputs = app.topics.acking_topics  # the agents' sources (changelogs are not acked)
+    for tp in consumer.assignment():
+        if tp.topic in inputs and (consumer.highwater(tp) or 0) > (committed.get(tp) or 0):
+            return True
+    return False
+
+
+def end_if_stalled(
     app: Any,
     stall_s: float,
-    check_every_s: float = _CHECK_EVERY_S,
+    check_every_s: float | None = None,  # default: every 5 s, at least 4 times per stall_s
     end: Callable[[int], object] = os._exit,  # a stuck loop would never run a clean stop
+    read: Callable[[Any], Reading] = read_worker,
+    stop: threading.Event | None = None,
 ) -> threading.Thread:
-    """Watch `app`'s table recovery until it completes; end the process if nothing moved
-    for `stall_s`."""
+    """Watch `app` for as long as it runs (or until `stop` is set); end the process once it
+    has waited `stall_s` with nothing moving."""
+    stopped = stop or threading.Event()
+    every_s = check_every_s or min(_CHECK_EVERY_S, stall_s / 4)
 
     def watch() -> None:
-        last_progress, last_change = -1, time.monotonic()
-        while True:
-            time.sleep(check_every_s)
-            # faust makes its recovery service on the loop's thread when the worker starts;
-            # the `recovery` property would make it here, so only its slot is read
-            recovery = app.tables._recovery
-            if recovery is not None and recovery.completed.is_set():
-                return
-            # changelog records applied so far (a counter faust keeps per partition)
-            progress = sum(dict(recovery.active_offsets).values()) if recovery else 0
-            if progress != last_progress:
-                last_progress, last_change = progress, time.monotonic()
-            elif time.monotonic() - last_change > stall_s:
-                log.error("recovery_stalled", stalled_s=stall_s, changelog_offsets=progress)
-                end(EXIT_RECOVERY_STALLED)
+        last_progress, last_change, was_waiting = -1, time.monotonic(), None
+        while not stopped.wait(every_s):
+            try:
+                reading = read(app)
+            except Exception as exc:  # noqa: BLE001  # faust changed a structure mid-read
+                log.debug("stall_check_skipped", error=repr(exc))
+                continue
+            if reading.waiting != was_waiting:  # at most one line per check
+                was_waiting = reading.waiting
+                log.info("worker_waiting" if was_waiting else "worker_idle", **asdict(reading))
+            now = time.monotonic()
+            if not reading.waiting or reading.progress != last_progress:
+                last_progress, last_change = reading.progress, now
+            elif now - last_change > stall_s:
+                log.error("worker_stalled", stalled_s=stall_s, **asdict(reading))
+                end(EXIT_STALLED)
                 return
 
-    watcher = threading.Thread(target=watch, name="recovery-watchdog", daemon=True)
+    watcher = threading.Thread(target=watch, name="stall-watchdog", daemon=True)
     watcher.start()
     return watcher

@@ -1,0 +1,64 @@
+"""Two workers started in the same second share the work, and the stall watchdog, reading the
+real faust worker, sees them waiting while they start and idle once caught up: neither is
+ended for a stall while it has nothing to do (docs/BENCHMARKS.md, finding 5)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from ctrack.settings import KafkaSettings
+from producers.event_producer import EventProducer
+from schemas.catalogue import TRACKING
+from schemas.codec import AvroCodec
+from schemas.tracking import TrackingEventType
+from tests.conftest import WorkerFactory
+from tests.factories import tracking_event
+from tests.integration.dynamic_password_helpers import eventually
+from tests.integration.stream_helpers import records
+
+STALL_S = 8.0  # the watchdog checks every 2 s
+
+
+def test_two_workers_started_together_do_the_work_and_are_not_ended(
+    kafka: KafkaSettings, workers: WorkerFactory, tmp_path: Path
+) -> None:
+    settings = {"CTRACK_WORKER_CLOCK": "external", "CTRACK_WORKER_STALL_S": str(STALL_S)}
+    started = [workers.start(name, **settings) for name in ("a", "b")]
+    returns = [f"R-{uuid.uuid4().hex[:10]}" for _ in range(40)]
+    failures = {
+        r: [
+            tracking_event(TrackingEventType.AUTHENTICATION_FAILED, return_id=r, minute=i)
+            for i in range(3)
+        ]
+        for r in returns
+    }
+    with EventProducer(kafka, AvroCodec()) as producer:
+        for r in returns:
+            for event in failures[r]:
+                producer.send_tracking(event)
+
+    rows = records(
+        kafka,
+        TRACKING,
+        lambda rs: len({r["caused_by"] for r in rs if r["event_type"] == "ACCESS_LOCKED"}) >= 40,
+        timeout_s=180,
+    )
+    locks = [r for r in rows if r["event_type"] == "ACCESS_LOCKED"]
+    assert {str(r["caused_by"]) for r in locks} == {str(failures[r][2].event_id) for r in returns}
+
+    logs = [tmp_path / f"{name}.log" for name in ("a", "b")]
+
+    def idle_after_waiting() -> bool:
+        for log in logs:
+            text = log.read_text(errors="replace")
+            waiting = text.rfind('"worker_waiting"')
+            if waiting < 0 or text.rfind('"worker_idle"') < waiting:
+                return False
+        return True
+
+    eventually(idle_after_waiting, timeout_s=60, what="both workers seen idle by the watchdog")
+    time.sleep(STALL_S * 1.5)  # idle for longer than a stall: must not count as one
+    assert [worker.poll() for worker in started] == [None, None]
+    assert not any('"worker_stalled"' in log.read_text(errors="replace") for log in logs)
