@@ -215,12 +215,12 @@ FIRM_SETTINGS_TABLE = TableSpec(
 CLIENT_STATE = TableSpec("client-state", CLIENT_EVENTS, "Dynamic Password state per client")
 CLIENT_TIMERS = TableSpec("client-timers", CLIENT_EVENTS, "pending timers per client")
 CLIENT_TIMER_BUCKETS = TableSpec(
-    "client-timer-buckets", CLIENT_EVENTS, "client timer keys by partition and minute"
+    "client-timer-buckets", CLIENT_EVENTS, "client timer keys by partition and minute, in chunks"
 )
 RETURN_STATE = TableSpec("return-state", RETURN_LIFECYCLE, "reminder state per return")
 RETURN_TIMERS = TableSpec("return-timers", RETURN_LIFECYCLE, "pending reminders per return")
 RETURN_TIMER_BUCKETS = TableSpec(
-    "return-timer-buckets", RETURN_LIFECYCLE, "return timer keys by partition and minute"
+    "return-timer-buckets", RETURN_LIFECYCLE, "return timer keys by partition and minute, in chunks"
 )
 MESSAGE_ROLLUP = TableSpec("message-rollup", DELIVERY, "latest delivery status per message")
 # A journal record holds every row one batch changed on one partition (streams/journal.py).

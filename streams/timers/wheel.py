@@ -1,10 +1,15 @@
 """A timer wheel over two key-value stores (faust tables seen through a batch in the worker,
 dicts in tests).
 
-Timers live in `timers` (timer key -> row) and are indexed by `buckets`
-("<partition>:<minute>" -> [timer keys]); a per-partition cursor records the last bucket
-processed. A tick walks the buckets from the cursor to now and pops the timers that are due,
-so its cost is the number of buckets elapsed plus the timers due, never all pending timers.
+Timers live in `timers` (timer key -> row) and are indexed by `buckets`: a minute's bucket
+("<partition>:<minute>" -> number of chunks) lists its timer keys in chunks of at most
+`CHUNK_KEYS` ("<partition>:<minute>/<chunk>" -> [timer keys]), and a timer's row names its
+bucket and chunk. A minute can hold hundreds of thousands of timers (the voucher reminders of
+one due date); chunks keep each row small, so scheduling into that minute rewrites one chunk,
+not the minute's whole list (a row the worker's journal would have to carry, per batch, in a
+16 MiB record). A per-partition cursor records the last bucket processed. A tick walks the
+buckets from the cursor to now and pops the timers that are due, so its cost is the number of
+buckets elapsed plus the timers due, never all pending timers.
 A timer scheduled at or before the cursor (overdue) lands in the cursor's bucket and fires on
 the next tick; before the first tick, the earliest scheduled bucket is where ticking starts.
 Timers are plain rows, so they survive restarts and move with their partition.
@@ -22,6 +27,7 @@ from schemas.tracking import DERIVED_EVENT_NAMESPACE
 from streams.outputs import TriggerKind
 
 BUCKET_SECONDS = 60
+CHUNK_KEYS = 500  # timer keys per index row
 
 
 class Rows(Protocol):
@@ -89,9 +95,10 @@ def bucket_of(when: datetime) -> int:
 class TimerWheel:
     """Schedule, cancel and pop due timers of one partition's stores."""
 
-    def __init__(self, timers: Rows, buckets: Rows):
+    def __init__(self, timers: Rows, buckets: Rows, chunk_keys: int = CHUNK_KEYS):
         self._timers = timers
         self._buckets = buckets
+        self._chunk_keys = chunk_keys
         # `pop_next`'s due timers of the buckets it is draining, as heaps of (due ms, key), for
         # one `now` (kept in memory only: rebuilt from the rows whenever they are missing)
         self._draining: dict[tuple[int, int], list[tuple[int, str]]] = {}
@@ -105,9 +112,15 @@ class TimerWheel:
         floor = self._buckets.get(_floor_key(partition), None)
         if cursor is None and (floor is None or bucket < floor):
             self._buckets[_floor_key(partition)] = bucket  # first tick starts here
-        self._timers[timer.key] = {**timer.to_row(), "bucket": bucket}
-        bucket_key = _bucket_key(partition, bucket)
-        self._buckets[bucket_key] = [*self._buckets.get(bucket_key, []), timer.key]
+        chunks = self._chunk_count(partition, bucket)
+        chunk = max(chunks - 1, 0)
+        keys = self._buckets.get(_chunk_key(partition, bucket, chunk), None) or []
+        if len(keys) >= self._chunk_keys:
+            chunk, keys = chunks, []
+        self._buckets[_chunk_key(partition, bucket, chunk)] = [*keys, timer.key]
+        if chunk >= chunks:
+            self._buckets[_bucket_key(partition, bucket)] = chunk + 1
+        self._timers[timer.key] = {**timer.to_row(), "bucket": bucket, "chunk": chunk}
         draining = self._draining.get((partition, bucket))
         now_ms = self._draining_now
         if draining is not None and now_ms is not None and _millis(timer.due_at) <= now_ms:
@@ -168,59 +181,84 @@ class TimerWheel:
     def _due_heap(self, partition: int, bucket: int, now_ms: int) -> list[tuple[int, str]]:
         """The bucket's timers due at `now_ms`, as a heap of (due ms, key)."""
         heap = []
-        for key in self._buckets.get(_bucket_key(partition, bucket), None) or ():
-            row = self._timers.get(key, None)
-            if row is not None and row["bucket"] == bucket and row["due_at"] <= now_ms:
-                heap.append((row["due_at"], key))
+        for _, keys in self._chunks(partition, bucket):
+            for key in keys:
+                row = self._timers.get(key, None)
+                if row is not None and row["bucket"] == bucket and row["due_at"] <= now_ms:
+                    heap.append((row["due_at"], key))
         heapify(heap)
         return heap
 
     def _keep_waiting(self, partition: int, bucket: int) -> None:
         """A drained bucket's index keeps only the timers still in it (those not due yet)."""
-        bucket_key = _bucket_key(partition, bucket)
-        keys = self._buckets.get(bucket_key, None)
-        if not keys:
-            return
-        waiting = [
-            k for k in keys if (row := self._timers.get(k, None)) and row["bucket"] == bucket
-        ]
-        if waiting:
-            if waiting != keys:
-                self._buckets[bucket_key] = waiting
-        else:
-            self._buckets.pop(bucket_key, None)
+        kept = False
+        for chunk, keys in self._chunks(partition, bucket):
+            waiting = [
+                k for k in keys if (row := self._timers.get(k, None)) and row["bucket"] == bucket
+            ]
+            kept = kept or bool(waiting)
+            self._keep_chunk(partition, bucket, chunk, keys, waiting)
+        if not kept:
+            self._buckets.pop(_bucket_key(partition, bucket), None)
 
     def _pop_bucket(self, partition: int, bucket: int, now: datetime) -> list[Timer]:
-        bucket_key = _bucket_key(partition, bucket)
-        keys = self._buckets.get(bucket_key, None)
-        if not keys:
-            return []
         due: list[Timer] = []
-        waiting: list[Timer] = []
-        for key in keys:
-            row = self._timers.get(key, None)
-            if row is None or row["bucket"] != bucket:
-                continue  # cancelled or moved
-            timer = Timer.from_row(row)
-            (due if timer.due_at <= now else waiting).append(timer)
-        for timer in due:
-            self._timers.pop(timer.key, None)
-        if waiting:
-            self._buckets[bucket_key] = [t.key for t in waiting]
-        else:
-            self._buckets.pop(bucket_key, None)
+        kept = False
+        for chunk, keys in self._chunks(partition, bucket):
+            waiting: list[str] = []
+            for key in keys:
+                row = self._timers.get(key, None)
+                if row is None or row["bucket"] != bucket:
+                    continue  # cancelled or moved
+                timer = Timer.from_row(row)
+                if timer.due_at <= now:
+                    due.append(timer)
+                    self._timers.pop(key, None)
+                else:
+                    waiting.append(key)
+            kept = kept or bool(waiting)
+            self._keep_chunk(partition, bucket, chunk, keys, waiting)
+        if not kept:
+            self._buckets.pop(_bucket_key(partition, bucket), None)
         return due
 
     def _unindex(self, key: str, partition: int) -> None:
         row = self._timers.get(key, None)
         if row is None:
             return
-        bucket_key = _bucket_key(partition, row["bucket"])
-        remaining = [k for k in self._buckets.get(bucket_key, []) if k != key]
-        if remaining:
-            self._buckets[bucket_key] = remaining
+        bucket, chunk = row["bucket"], row.get("chunk", 0)
+        self._chunk_count(partition, bucket)  # an unchunked bucket becomes chunk 0 first
+        keys = self._buckets.get(_chunk_key(partition, bucket, chunk), None) or []
+        self._keep_chunk(partition, bucket, chunk, keys, [k for k in keys if k != key])
+
+    def _chunk_count(self, partition: int, bucket: int) -> int:
+        """How many chunks the bucket has opened (its chunks are numbered from 0)."""
+        head = self._buckets.get(_bucket_key(partition, bucket), None)
+        if isinstance(head, list):  # a bucket indexed before chunks: its keys become chunk 0
+            self._buckets[_chunk_key(partition, bucket, 0)] = head
+            self._buckets[_bucket_key(partition, bucket)] = 1
+            return 1
+        return int(head or 0)
+
+    def _chunks(self, partition: int, bucket: int) -> list[tuple[int, list[str]]]:
+        """The bucket's chunks that hold keys, in order."""
+        chunks = []
+        for chunk in range(self._chunk_count(partition, bucket)):
+            keys = self._buckets.get(_chunk_key(partition, bucket, chunk), None)
+            if keys:
+                chunks.append((chunk, keys))
+        return chunks
+
+    def _keep_chunk(
+        self, partition: int, bucket: int, chunk: int, keys: list[str], kept: list[str]
+    ) -> None:
+        """Write a chunk's keys back if they changed (an empty chunk is removed)."""
+        if kept == keys:
+            return
+        if kept:
+            self._buckets[_chunk_key(partition, bucket, chunk)] = kept
         else:
-            self._buckets.pop(bucket_key, None)
+            self._buckets.pop(_chunk_key(partition, bucket, chunk), None)
 
     def _cursor(self, partition: int) -> int | None:
         value = self._buckets.get(_cursor_key(partition), None)
@@ -229,6 +267,10 @@ class TimerWheel:
 
 def _bucket_key(partition: int, bucket: int) -> str:
     return f"{partition}:{bucket}"
+
+
+def _chunk_key(partition: int, bucket: int, chunk: int) -> str:
+    return f"{partition}:{bucket}/{chunk}"
 
 
 def _cursor_key(partition: int) -> str:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.outputs import TriggerKind
-from streams.timers.wheel import Timer, TimerWheel
+from streams.timers.wheel import CHUNK_KEYS, Timer, TimerWheel
 
 K = TriggerKind
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -164,3 +164,70 @@ def test_popping_one_at_a_time_fires_in_due_order_and_honours_moves_made_meanwhi
             w.schedule(moved, 0)
             pending[moved.key] = moved
     assert all(t.due_at > now for t in pending.values())
+
+
+def test_a_crowded_minute_is_indexed_in_small_rows_and_still_fires_every_timer_once() -> None:
+    """The voucher reminders of one due date share a minute: thousands of keys in one bucket."""
+    w, timers, buckets = wheel()
+    w.pop_due(T0, 0)
+    crowd = [timer(30, subject=f"C-{n:05}") for n in range(CHUNK_KEYS * 3 + 7)]
+    for t in crowd:
+        w.schedule(t, 0)
+    index_rows = [row for row in buckets.values() if isinstance(row, list)]
+    assert len(index_rows) == 4 and max(map(len, index_rows)) == CHUNK_KEYS
+    w.cancel(K.LINK_EXPIRY, "C-00003", 0)  # leaves its chunk, the others untouched
+    w.schedule(timer(90, subject="C-00004"), 0)  # moves out of the minute
+    fired = w.pop_due(T0 + timedelta(minutes=30), 0)
+    assert [t.subject_id for t in fired] == sorted(
+        t.subject_id for t in crowd if t.subject_id not in {"C-00003", "C-00004"}
+    )
+    assert set(timers) == {timer(90, subject="C-00004").key}
+    assert w.pop_due(T0 + timedelta(minutes=90), 0) == [timer(90, subject="C-00004")]
+    assert timers == {} and set(buckets) == {"0:cursor"}
+
+
+def test_a_bucket_indexed_before_chunks_is_read_and_changed_as_chunk_zero() -> None:
+    """Tables written before chunks hold one list per bucket and timer rows without a chunk."""
+    w, timers, buckets = wheel()
+    w.pop_due(T0, 0)
+    old = [timer(5, subject=f"C-{n}") for n in range(3)]
+    for t in old:
+        w.schedule(t, 0)
+    for key in timers:
+        del timers[key]["chunk"]
+    bucket = timers[old[0].key]["bucket"]
+    buckets[f"0:{bucket}"] = [t.key for t in old]
+    buckets.pop(f"0:{bucket}/0")
+    w.cancel(K.LINK_EXPIRY, "C-1", 0)
+    w.schedule(timer(5, subject="C-9"), 0)
+    fired = w.pop_due(T0 + timedelta(minutes=5), 0)
+    assert [t.subject_id for t in fired] == ["C-0", "C-2", "C-9"]
+    assert timers == {}
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 60), st.integers(0, 900)), max_size=120),
+    st.integers(1, 7),
+)
+def test_a_fresh_wheel_per_batch_pops_in_due_order_like_one_wheel(
+    schedule: list[tuple[int, int]], per_batch: int
+) -> None:
+    """The worker makes a wheel per batch over the same tables: a drain split over batches
+    (continuation ticks) hands out the same timers in the same order as one wheel."""
+    timers: dict[str, Any] = {}
+    buckets: dict[str, Any] = {}
+    TimerWheel(timers, buckets).pop_due(T0, 0)
+    expected: dict[str, Timer] = {}
+    for minutes, subject in schedule:
+        t = timer(minutes // 30, subject=f"C-{subject}")  # few minutes: crowded buckets
+        TimerWheel(timers, buckets).schedule(t, 0)
+        expected[t.key] = t
+    now, fired = T0 + timedelta(minutes=5), []
+    while True:
+        batch = TimerWheel(timers, buckets)
+        popped = [t for _ in range(per_batch) if (t := batch.pop_next(now, 0)) is not None]
+        fired += popped
+        if len(popped) < per_batch:
+            break
+    assert fired == sorted(expected.values(), key=lambda t: (t.due_at, t.key))
+    assert timers == {} and set(buckets) == {"0:cursor"}
