@@ -50,9 +50,9 @@ def read_worker(app: Any) -> Reading:
     recovering = recovery is None or not recovery.completed.is_set() or recovery.in_recovery
     progress = 0
     if recovery is not None:  # standby offsets are left out: they move with other workers
-        progress += sum(dict(recovery.active_offsets).values())
+        progress += sum(offset for offset in dict(recovery.active_offsets).values() if offset > 0)
     committed: dict[Any, int | None] = dict(consumer._committed_offset) if consumer else {}
-    progress += sum(offset for offset in committed.values() if offset)
+    progress += sum(offset for offset in committed.values() if offset and offset > 0)
     return Reading(recovering or _behind(app, consumer, committed), progress)
 
 
