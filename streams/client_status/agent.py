@@ -29,11 +29,11 @@ from schemas.catalogue import (
 from streams.batches import BatchLimits, BatchTable
 from streams.client_status import rules
 from streams.client_status.state import ClientState, from_row, to_row
-from streams.effects import carry_out, record_trigger
+from streams.effects import carry_out
 from streams.firms.agent import BatchFirms, FirmDirectory
 from streams.outbox import Outbox
 from streams.partition_folds import fold_batches, journaled_tables
-from streams.timers.continuation import continue_tick
+from streams.timers.continuation import fire_due
 from streams.timers.wheel import TimerWheel
 
 STAGE = "streams.client_status"
@@ -101,10 +101,8 @@ class ClientsBatch:
         )
 
     async def on_tick(self, event: faust.EventT[bytes], now: datetime) -> None:
-        partition, fired = event.message.partition, 0
-        while fired < self.timers_per_tick and (timer := self.wheel.pop_next(now, partition)):
-            fired += 1
-            await record_trigger(self.outbox, timer, now)
+        limit = self.timers_per_tick
+        async for timer in fire_due(self.wheel, self.outbox, event, now, limit):
             before = _load(self.states.get(timer.subject_id))
             result = rules.on_timer(
                 before,
@@ -123,7 +121,6 @@ class ClientsBatch:
                 timer.due_at,
                 timer.subject_id,
             )
-        await continue_tick(self.outbox, event, now, fired >= self.timers_per_tick)
 
     async def settle(
         self,

@@ -33,7 +33,7 @@ from schemas.catalogue import (
     TRACKING_EVENT,
 )
 from streams.batches import BatchLimits, BatchTable
-from streams.effects import carry_out, record_trigger
+from streams.effects import carry_out
 from streams.firms.agent import BatchFirms, FirmDirectory
 from streams.lockout import rules as lockout
 from streams.lockout.rules import LockoutPolicy, LockoutState
@@ -41,7 +41,7 @@ from streams.outbox import Outbox
 from streams.partition_folds import fold_batches, journaled_tables
 from streams.reminders import rules
 from streams.reminders.rules import ReturnLifecycle, ReturnState
-from streams.timers.continuation import continue_tick
+from streams.timers.continuation import fire_due
 from streams.timers.wheel import TimerWheel
 
 STAGE = "streams.returns"
@@ -115,10 +115,8 @@ class ReturnsBatch:
         await self.settle(event, lifecycle.return_id, result, before, lifecycle.firm_id, lifecycle)
 
     async def on_tick(self, event: faust.EventT[bytes], now: datetime) -> None:
-        partition, fired = event.message.partition, 0
-        while fired < self.timers_per_tick and (timer := self.wheel.pop_next(now, partition)):
-            fired += 1
-            await record_trigger(self.outbox, timer, now)
+        limit = self.timers_per_tick
+        async for timer in fire_due(self.wheel, self.outbox, event, now, limit):
             before = from_row(self.states.get(timer.subject_id))
             result = rules.on_timer(
                 before,
@@ -130,7 +128,6 @@ class ReturnsBatch:
             )
             cause = _Cause(timer.trigger_id, now)
             await self.settle(event, timer.subject_id, result, before, timer.firm_id, cause)
-        await continue_tick(self.outbox, event, now, fired >= self.timers_per_tick)
 
     async def apply_lockout(self, touch: tracking.TrackingEvent) -> None:
         policy = LockoutPolicy(self.firms.get(touch.firm_id).max_access_failures)

@@ -15,20 +15,30 @@ are idempotent (a tick fires only timers still pending, each once).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 import faust
 
 from schemas.catalogue import CLOCK
+from streams.effects import record_trigger
 from streams.outbox import Outbox
+from streams.timers.wheel import Timer, TimerWheel
 
 CONTINUATION_SENDER = "continuation"
 
 
-async def continue_tick(
-    outbox: Outbox, event: faust.EventT[bytes], now: datetime, limit_reached: bool
-) -> None:
-    """Send the tick again to `event`'s partition if it stopped at its limit (more may be due)."""
-    if limit_reached:
+async def fire_due(
+    wheel: TimerWheel, outbox: Outbox, tick: faust.EventT[bytes], now: datetime, limit: int
+) -> AsyncIterator[Timer]:
+    """The timers `tick` fires on its partition: due at `now`, oldest first, one at a time
+    (each published as fired before the agent acts on it), at most `limit`; a tick that
+    reached the limit is sent again to the same partition (more may be due)."""
+    partition, fired = tick.message.partition, 0
+    while fired < limit and (timer := wheel.pop_next(now, partition)):
+        fired += 1
+        await record_trigger(outbox, timer, now)
+        yield timer
+    if fired >= limit:
         record = {"now": now, "sender": CONTINUATION_SENDER}
-        await outbox.send(CLOCK, None, record, partition=event.message.partition)
+        await outbox.send(CLOCK, None, record, partition=partition)
