@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from confluent_kafka import Message, Producer
 
 from ctrack.settings import KafkaSettings
-from schemas.catalogue import CLOCK, TopicNames, TopicSpec
+from producers.event_producer import EventProducer
+from schemas.catalogue import CLOCK, TRACKING, TopicNames, TopicSpec
 from schemas.codec import AvroCodec
+from schemas.tracking import TrackingEvent, TrackingEventType
+from tests.factories import tracking_event
 from tests.integration.kafka_helpers import consume_until
 
 CODEC = AvroCodec()
@@ -44,3 +48,34 @@ def records(
         timeout_s,
     )
     return decoded(messages)
+
+
+def failures_per_return(count: int) -> dict[str, list[TrackingEvent]]:
+    """Three authentication failures for each of `count` new returns (the third locks it)."""
+    returns = [f"R-{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    return {
+        r: [
+            tracking_event(TrackingEventType.AUTHENTICATION_FAILED, return_id=r, minute=i)
+            for i in range(3)
+        ]
+        for r in returns
+    }
+
+
+def send_tracking(kafka: KafkaSettings, events: Iterable[TrackingEvent]) -> None:
+    with EventProducer(kafka, CODEC) as producer:
+        for event in events:
+            producer.send_tracking(event)
+
+
+def access_locks(kafka: KafkaSettings, returns: int, timeout_s: float) -> list[dict[str, Any]]:
+    """The ACCESS_LOCKED records on the tracking topic, once `returns` returns are locked."""
+    rows = records(
+        kafka,
+        TRACKING,
+        lambda rs: (
+            len({str(r["caused_by"]) for r in rs if r["event_type"] == "ACCESS_LOCKED"}) >= returns
+        ),
+        timeout_s=timeout_s,
+    )
+    return [r for r in rows if r["event_type"] == "ACCESS_LOCKED"]

@@ -28,7 +28,13 @@ from schemas.codec import AvroCodec
 from schemas.tracking import TrackingEventType
 from tests.conftest import WorkerFactory
 from tests.factories import tracking_event
-from tests.integration.stream_helpers import records, send_ticks
+from tests.integration.stream_helpers import (
+    access_locks,
+    failures_per_return,
+    records,
+    send_ticks,
+    send_tracking,
+)
 
 E = ClientEventType
 T0 = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
@@ -199,32 +205,12 @@ def test_two_workers_share_partitions_and_a_rebalance_loses_nothing(
     kafka: KafkaSettings, workers: WorkerFactory
 ) -> None:
     workers.start("a", CTRACK_WORKER_CLOCK="external")
-    returns = [f"R-{uuid.uuid4().hex[:10]}" for _ in range(60)]
-    failures = {
-        r: [
-            tracking_event(TrackingEventType.AUTHENTICATION_FAILED, return_id=r, minute=i)
-            for i in range(3)
-        ]
-        for r in returns
-    }
-    with EventProducer(kafka, AvroCodec()) as producer:
-        for r in returns[:30]:
-            for event in failures[r]:
-                producer.send_tracking(event)
+    failures = failures_per_return(60)
+    returns = list(failures)
+    send_tracking(kafka, (event for r in returns[:30] for event in failures[r]))
     workers.start("b", CTRACK_WORKER_CLOCK="external")  # joins: partitions move
-    with EventProducer(kafka, AvroCodec()) as producer:
-        for r in returns[30:]:
-            for event in failures[r]:
-                producer.send_tracking(event)
-    rows = records(
-        kafka,
-        TRACKING,
-        lambda rs: (
-            len({str(r["caused_by"]) for r in rs if r["event_type"] == "ACCESS_LOCKED"}) >= 60
-        ),
-        timeout_s=180,
-    )
-    locks = [r for r in rows if r["event_type"] == "ACCESS_LOCKED"]
+    send_tracking(kafka, (event for r in returns[30:] for event in failures[r]))
+    locks = access_locks(kafka, 60, timeout_s=180)
     assert {str(r["caused_by"]) for r in locks} == {str(failures[r][2].event_id) for r in returns}
     assert len({str(r["event_id"]) for r in locks}) == 60
 

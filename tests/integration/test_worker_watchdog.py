@@ -5,18 +5,12 @@ ended for a stall while it has nothing to do (docs/BENCHMARKS.md, finding 5)."""
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 from ctrack.settings import KafkaSettings
-from producers.event_producer import EventProducer
-from schemas.catalogue import TRACKING
-from schemas.codec import AvroCodec
-from schemas.tracking import TrackingEventType
 from tests.conftest import WorkerFactory
-from tests.factories import tracking_event
 from tests.integration.dynamic_password_helpers import eventually
-from tests.integration.stream_helpers import records
+from tests.integration.stream_helpers import access_locks, failures_per_return, send_tracking
 
 # longer than a loaded machine takes to start two workers (a start-up moves nothing it can see)
 STALL_S = 40.0
@@ -27,26 +21,11 @@ def test_two_workers_started_together_do_the_work_and_are_not_ended(
 ) -> None:
     settings = {"CTRACK_WORKER_CLOCK": "external", "CTRACK_WORKER_STALL_S": str(STALL_S)}
     started = [workers.start(name, **settings) for name in ("a", "b")]
-    returns = [f"R-{uuid.uuid4().hex[:10]}" for _ in range(40)]
-    failures = {
-        r: [
-            tracking_event(TrackingEventType.AUTHENTICATION_FAILED, return_id=r, minute=i)
-            for i in range(3)
-        ]
-        for r in returns
-    }
-    with EventProducer(kafka, AvroCodec()) as producer:
-        for r in returns:
-            for event in failures[r]:
-                producer.send_tracking(event)
+    failures = failures_per_return(40)
+    returns = list(failures)
+    send_tracking(kafka, (event for r in returns for event in failures[r]))
 
-    rows = records(
-        kafka,
-        TRACKING,
-        lambda rs: len({r["caused_by"] for r in rs if r["event_type"] == "ACCESS_LOCKED"}) >= 40,
-        timeout_s=180,
-    )
-    locks = [r for r in rows if r["event_type"] == "ACCESS_LOCKED"]
+    locks = access_locks(kafka, 40, timeout_s=180)
     assert {str(r["caused_by"]) for r in locks} == {str(failures[r][2].event_id) for r in returns}
 
     logs = [tmp_path / f"{name}.log" for name in ("a", "b")]
