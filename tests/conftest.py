@@ -7,16 +7,19 @@ import shutil
 import subprocess
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
 
 from ctrack.settings import REPO_ROOT, KafkaSettings, StackSettings
 from ctrack.stack.local_kafka import LocalKafka
-from ctrack.topic_admin import ensure_topics
-from schemas.catalogue import TopicNames
+from ctrack.topic_admin import ensure_topics, wait_for_topics
+from schemas.catalogue import ALL_TOPICS, TopicNames
 from sinks.clickhouse.connection import connect
 from sinks.clickhouse.migrations import migrate
 
@@ -67,6 +70,8 @@ def kafka_bootstrap() -> Iterator[str]:
         return
     broker = LocalKafka(stack_settings_for_tests())
     started = broker.status().pid is None
+    if started:  # the test broker's topics are only this session's: start from none
+        shutil.rmtree(TEST_DATA_DIR, ignore_errors=True)
     broker.up()
     yield broker.bootstrap
     if started:
@@ -74,13 +79,33 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture
-def kafka(kafka_bootstrap: str) -> KafkaSettings:
-    """Settings for a fresh topic namespace: this test's own topics, groups and changelogs."""
+def kafka(kafka_bootstrap: str) -> Iterator[KafkaSettings]:
+    """Settings for a fresh topic namespace: this test's own topics, groups and changelogs,
+    listed by the broker before the test starts and deleted after it."""
     settings = KafkaSettings(
         bootstrap_servers=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}"
     )
-    ensure_topics(kafka_bootstrap, TopicNames(settings.topic_prefix))
-    return settings
+    names = TopicNames(settings.topic_prefix)
+    ensure_topics(kafka_bootstrap, names)
+    # a busy broker can answer "created" before it serves the topic: producers would give up
+    wait_for_topics(kafka_bootstrap, [names.of(spec) for spec in ALL_TOPICS])
+    yield settings
+    _delete_topics(kafka_bootstrap, f"{settings.topic_prefix}.")
+
+
+def _delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete the topics named `prefix`* (a test's own and its workers' changelogs), so the
+    session's broker does not slow down under thousands of partitions of finished tests."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = [name for name in admin.list_topics(timeout=30).topics if name.startswith(prefix)]
+    if not topics:
+        return
+    for topic, future in admin.delete_topics(topics, operation_timeout=30).items():
+        try:
+            future.result(timeout=60)
+        except KafkaException as exc:  # already gone: some tests delete their own topics
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                warnings.warn(f"test topic {topic} not deleted: {exc}", stacklevel=1)
 
 
 @pytest.fixture(scope="session")

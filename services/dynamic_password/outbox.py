@@ -185,6 +185,14 @@ class OutboxRelay:
         await asyncio.to_thread(self._producer.flush, 10.0)
         self._collect()
         self._settle(force=True)  # what is still unsent stays in the outbox for the next start
+        # Records still queued (broker unreachable) would keep the producer, and its retries of
+        # the broker, alive for ever; their rows stay unsent, so they are not failures.
+        self._producer.purge()
+        self._producer.flush(1.0)  # serves the purged records' reports
+        self._reports.clear()
+        self._in_flight.clear()
+        if hasattr(self._producer, "close"):  # a newer confluent-kafka; else its last reference
+            self._producer.close()  # ends it, which dropping it alone did not (measured)
 
     async def _idle(self, stop: asyncio.Event) -> None:
         self._work.clear()

@@ -40,5 +40,15 @@ def test_two_workers_started_together_do_the_work_and_are_not_ended(
 
     eventually(idle_after_waiting, timeout_s=60, what="both workers seen idle by the watchdog")
     time.sleep(STALL_S * 1.25)  # idle for longer than a stall: must not count as one
-    assert [worker.poll() for worker in started] == [None, None]
+    assert [worker.poll() for worker in started] == [None, None], watchdog_lines(logs)
     assert not any('"worker_stalled"' in log.read_text(errors="replace") for log in logs)
+
+
+def watchdog_lines(logs: list[Path]) -> str:
+    """What the watchdogs said, for a failure's message."""
+    return "\n".join(
+        f"{log.stem}: {line}"
+        for log in logs
+        for line in log.read_text(errors="replace").splitlines()
+        if '"worker_' in line
+    )
