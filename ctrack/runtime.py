@@ -43,6 +43,12 @@ def run_worker() -> None:
     ensure_topics(kafka.bootstrap, names, kafka.replication_factor, specs=specs)
     wait_for_topics(kafka.bootstrap, [names.of(spec) for spec in specs])
     app = build_app(kafka, settings, process_codec())
+    if settings.stall_s <= app.conf.broker_session_timeout:
+        # a dead worker holds the group that long; the watchdog would end the others too
+        raise SystemExit(
+            f"CTRACK_WORKER_STALL_S ({settings.stall_s:g}) must exceed the consumer session "
+            f"timeout ({app.conf.broker_session_timeout:g} s)"
+        )
     end_if_stalled(app, settings.stall_s)
     faust.Worker(app, loglevel="INFO", quiet=True).execute_from_commandline()
 

@@ -163,7 +163,8 @@ class StreamSettings(_Frozen):
         gt=0,
         description="A worker that has work (tables to recover, records past its committed "
         "offsets) and moves nothing for this long exits (status 75) for its supervisor to "
-        "start it again (see streams/watchdog.py).",
+        "start it again (see streams/watchdog.py). Must exceed the consumer session timeout "
+        "(60 s): the worker refuses to start otherwise.",
     )
     store_write_buffer_bytes: int = Field(
         2 * 1024**2,

@@ -7,12 +7,16 @@ Two stalls were seen on the broker:
 - two workers started in the same second both went silent after their first rebalance, with
   records waiting on their partitions (a season run, finding 5 in docs/BENCHMARKS.md).
 
-So a worker is stuck when, for `stall_s`, it is waiting (not yet recovering, recovering, or
-behind: an input partition assigned to it holds records past its committed offset) and nothing
-moves (changelog records recovered, input offsets committed). A restarted worker recovers from
-scratch and, thanks to the journal (streams/journal.py), ending it at any point is as safe as a
-SIGKILL. The check runs on its own thread, so it works even if the event loop is stuck; it only
-reads what faust keeps, and a read that races the loop counts as "no decision this time".
+So a worker is stuck when, for `stall_s`, it is waiting (not yet recovering, recovering with
+active changelog records still to read, or behind: an input partition assigned to it holds
+records past its committed offset) and nothing moves (changelog records recovered, input
+offsets committed). `stall_s` must exceed the consumer's session timeout: when a worker dies,
+the others wait that long for the group to let it go, moving nothing.
+
+A restarted worker recovers from scratch and, thanks to the journal (streams/journal.py),
+ending it at any point is as safe as a SIGKILL. The check runs on its own thread, so it works
+even if the event loop is stuck; it only reads what faust keeps, and a read that races the
+loop counts as "no decision this time".
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import structlog
@@ -39,6 +43,7 @@ class Reading:
 
     waiting: bool  # it has work: recovery not done, or an input partition behind
     progress: int  # grows whenever anything moves
+    behind: tuple[str, ...] = field(default=(), compare=False)  # for the log: see _behind
 
 
 def read_worker(app: Any) -> Reading:
@@ -47,24 +52,41 @@ def read_worker(app: Any) -> Reading:
     # starts; their properties would make them here, so only their slots are read
     recovery = app.tables._recovery
     consumer = app._consumer
-    recovering = recovery is None or not recovery.completed.is_set() or recovery.in_recovery
+    # faust can leave `in_recovery` set long after the worker is ready (seen with standby
+    # partitions after a rebalance): only active changelog records still to read count
+    recovering = (
+        recovery is None
+        or not recovery.completed.is_set()
+        or (recovery.in_recovery and recovery.need_recovery())
+    )
     progress = 0
     if recovery is not None:  # standby offsets are left out: they move with other workers
         progress += sum(offset for offset in dict(recovery.active_offsets).values() if offset > 0)
     committed: dict[Any, int | None] = dict(consumer._committed_offset) if consumer else {}
     progress += sum(offset for offset in committed.values() if offset and offset > 0)
-    return Reading(recovering or _behind(app, consumer, committed), progress)
+    behind = _behind(app, consumer, committed)
+    return Reading(recovering or bool(behind), progress, behind)
 
 
-def _behind(app: Any, consumer: Any, committed: dict[Any, int | None]) -> bool:
-    """Whether an assigned input partition holds records past the committed offset."""
+def _behind(app: Any, consumer: Any, committed: dict[Any, int | None]) -> tuple[str, ...]:
+    """The assigned input partitions holding records past the committed offset, each as
+    "topic[partition] committed/read/highwater fetching|paused" (read: the last offset the
+    consumer handed to the agents; paused: faust fetches nothing from it)."""
     if consumer is None:
-        return False
+        return ()
     inputs = app.topics.acking_topics  # the agents' sources (changelogs are not acked)
+    found = []
     for tp in consumer.assignment():
-        if tp.topic in inputs and (consumer.highwater(tp) or 0) > (committed.get(tp) or 0):
-            return True
-    return False
+        highwater, done = consumer.highwater(tp) or 0, committed.get(tp) or 0
+        if tp.topic in inputs and highwater > done:
+            read = consumer._read_offset.get(tp)
+            active = consumer._active_partitions
+            fetching = active is None or tp in active or tp in consumer._buffered_partitions
+            found.append(
+                f"{tp.topic}[{tp.partition}] {done}/{read}/{highwater} "
+                + ("fetching" if fetching else "paused")
+            )
+    return tuple(sorted(found))
 
 
 def end_if_stalled(

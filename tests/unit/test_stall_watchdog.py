@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from faust.tables.recovery import Recovery
 from faust.types import TP
 
 from streams.watchdog import EXIT_STALLED, Reading, end_if_stalled, read_worker
@@ -20,6 +21,10 @@ class _Recovery:
     completed: threading.Event = field(default_factory=threading.Event)
     in_recovery: bool = False
     active_offsets: Counter[Any] = field(default_factory=Counter)
+    active_highwaters: Counter[Any] = field(default_factory=Counter)
+    # faust's own arithmetic: records left = highwater - offset per active changelog partition
+    need_recovery = Recovery.need_recovery
+    active_remaining = Recovery.active_remaining
 
 
 @dataclass
@@ -31,6 +36,9 @@ class _Tables:
 class _Consumer:
     highwaters: dict[TP, int] = field(default_factory=dict)
     _committed_offset: dict[TP, int | None] = field(default_factory=dict)
+    _read_offset: dict[TP, int | None] = field(default_factory=dict)
+    _active_partitions: set[TP] | None = None
+    _buffered_partitions: set[TP] = field(default_factory=set)
 
     def assignment(self) -> set[TP]:
         return set(self.highwaters)
@@ -73,15 +81,31 @@ def test_a_worker_not_yet_recovering_or_recovering_is_waiting() -> None:
     assert read_worker(recovering) == Reading(waiting=True, progress=7)
 
 
-def test_a_recovery_after_a_rebalance_is_waiting_again() -> None:
+def test_a_recovery_after_a_rebalance_is_waiting_again_while_records_are_left() -> None:
+    app = _running(highwater=10, committed=10)
+    recovery = app.tables._recovery
+    assert recovery is not None
+    recovery.in_recovery = True  # faust keeps `completed` set after the first one
+    recovery.active_highwaters[TP(CHANGELOG, 0)] = 45  # 5 records after offset 40
+    assert read_worker(app) == Reading(waiting=True, progress=40 + 10)
+    recovery.active_offsets[TP(CHANGELOG, 0)] = 45
+    assert read_worker(app) == Reading(waiting=False, progress=45 + 10)
+
+
+def test_a_recovery_flag_left_set_with_nothing_left_to_read_is_not_waiting() -> None:
+    # seen in CI: a worker ready and caught up, faust's `in_recovery` still set (its standby
+    # recovery), ended by the watchdog after stall_s
     app = _running(highwater=10, committed=10)
     assert app.tables._recovery is not None
-    app.tables._recovery.in_recovery = True  # faust keeps `completed` set after the first one
-    assert read_worker(app).waiting
+    app.tables._recovery.in_recovery = True
+    app.tables._recovery.active_highwaters[TP(CHANGELOG, 0)] = 40
+    assert not read_worker(app).waiting
 
 
 def test_records_past_the_committed_offset_are_waiting_work() -> None:
-    assert read_worker(_running(highwater=11, committed=10)) == Reading(True, 40 + 10)
+    reading = read_worker(_running(highwater=11, committed=10))
+    assert reading == Reading(True, 40 + 10)
+    assert reading.behind == (f"{INPUT}[0] 10/None/11 fetching",)
     assert read_worker(_running(highwater=5, committed=None)).waiting  # nothing committed yet
 
 
