@@ -21,11 +21,13 @@ loop counts as "no decision this time".
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -89,6 +91,23 @@ def _behind(app: Any, consumer: Any, committed: dict[Any, int | None]) -> tuple[
     return tuple(sorted(found))
 
 
+def task_stacks(app: Any) -> list[str]:
+    """Where each of the worker's asyncio tasks waits, for the stall's log line (read from
+    this thread while the loop runs: a task that moves meanwhile may show a torn stack)."""
+    try:
+        stacks = [
+            f"{task.get_name()}: "
+            + " <- ".join(
+                f"{f.f_code.co_name} ({Path(f.f_code.co_filename).name}:{f.f_lineno})"
+                for f in reversed(task.get_stack(limit=12))
+            )
+            for task in asyncio.all_tasks(app.loop)
+        ]
+    except Exception as exc:  # noqa: BLE001  # the worker is ended whatever this finds
+        return [f"unreadable: {exc!r}"]
+    return sorted(stacks)
+
+
 def end_if_stalled(
     app: Any,
     stall_s: float,
@@ -118,6 +137,7 @@ def end_if_stalled(
                 last_progress, last_change = reading.progress, now
             elif now - last_change > stall_s:
                 log.error("worker_stalled", stalled_s=stall_s, **asdict(reading))
+                log.error("worker_stalled_tasks", tasks=task_stacks(app))
                 end(EXIT_STALLED)
                 return
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
-from streams.watchdog import EXIT_STALLED, Reading, end_if_stalled, read_worker
+from streams.watchdog import EXIT_STALLED, Reading, end_if_stalled, read_worker, task_stacks
 
 INPUT, CHANGELOG = "ctrack.tracking", "ctrack-streams-lockout_state-changelog"
 
@@ -159,3 +161,27 @@ def test_the_stall_clock_starts_again_after_progress() -> None:
     readings: list[Reading | Exception] = [Reading(True, n) for n in range(20)]
     assert _watch([*readings, Reading(True, 20)], stall_s=0.1) == [EXIT_STALLED]
     assert time.monotonic() - started >= 0.1 + 0.19  # 20 moving checks of 0.01 s, then the stall
+
+
+def test_a_stall_names_where_each_task_waits() -> None:
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    async def waits_for_records(never: asyncio.Event) -> None:
+        started.set()
+        await never.wait()
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    future = asyncio.run_coroutine_threadsafe(waits_for_records(asyncio.Event()), loop)
+    try:
+        assert started.wait(5)
+        stacks = task_stacks(SimpleNamespace(loop=loop))
+        assert any("waits_for_records (test_stall_watchdog.py:" in stack for stack in stacks)
+        assert task_stacks(SimpleNamespace()) == [
+            "unreadable: AttributeError(\"'types.SimpleNamespace' object has no attribute 'loop'\")"
+        ]
+    finally:
+        future.cancel()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
