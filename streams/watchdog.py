@@ -72,8 +72,8 @@ def read_worker(app: Any) -> Reading:
 
 def _behind(app: Any, consumer: Any, committed: dict[Any, int | None]) -> tuple[str, ...]:
     """The assigned input partitions holding records past the committed offset, each as
-    "topic[partition] committed/read/highwater fetching|paused" (read: the last offset the
-    consumer handed to the agents; paused: faust fetches nothing from it)."""
+    "topic[partition] committed/read/highwater fetching|paused[,flow-stopped]" (read: the last
+    offset the consumer handed to the agents; paused: faust fetches nothing from it)."""
     if consumer is None:
         return ()
     inputs = app.topics.acking_topics  # the agents' sources (changelogs are not acked)
@@ -87,25 +87,43 @@ def _behind(app: Any, consumer: Any, committed: dict[Any, int | None]) -> tuple[
             found.append(
                 f"{tp.topic}[{tp.partition}] {done}/{read}/{highwater} "
                 + ("fetching" if fetching else "paused")
+                # faust drops what it fetches while its flow is stopped (rebalance to recovery)
+                + ("" if consumer.flow_active else ",flow-stopped")
             )
     return tuple(sorted(found))
 
 
 def task_stacks(app: Any) -> list[str]:
-    """Where each of the worker's asyncio tasks waits, for the stall's log line (read from
-    this thread while the loop runs: a task that moves meanwhile may show a torn stack)."""
+    """Where each of the worker's asyncio tasks waits (its chain of awaits, outermost first),
+    for the stall's log line. Read from this thread while the loop runs: a task that moves
+    meanwhile may show a torn chain."""
     try:
-        stacks = [
-            f"{task.get_name()}: "
-            + " <- ".join(
-                f"{f.f_code.co_name} ({Path(f.f_code.co_filename).name}:{f.f_lineno})"
-                for f in reversed(task.get_stack(limit=12))
-            )
+        return sorted(
+            f"{task.get_name()}: {' -> '.join(_awaits(task.get_coro()))}"
             for task in asyncio.all_tasks(app.loop)
-        ]
+        )
     except Exception as exc:  # noqa: BLE001  # the worker is ended whatever this finds
         return [f"unreadable: {exc!r}"]
-    return sorted(stacks)
+
+
+def _awaits(awaitable: Any, limit: int = 16) -> list[str]:
+    """`function (file:line)` of each coroutine or generator in an await chain."""
+    chain: list[str] = []
+    while awaitable is not None and len(chain) < limit:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+        frame = frame or getattr(awaitable, "ag_frame", None)
+        if frame is None:
+            chain.append(type(awaitable).__name__)  # a future, or a C-level awaitable
+            break
+        chain.append(
+            f"{frame.f_code.co_name} ({Path(frame.f_code.co_filename).name}:{frame.f_lineno})"
+        )
+        awaitable = (
+            getattr(awaitable, "cr_await", None)
+            or getattr(awaitable, "gi_yieldfrom", None)
+            or getattr(awaitable, "ag_await", None)
+        )
+    return chain
 
 
 def end_if_stalled(

@@ -104,7 +104,7 @@ def stalls(logs: list[Path]) -> list[dict[str, object]]:
 
 def records_were_waiting(kafka: KafkaSettings, behind: object) -> bool:
     """Whether the broker holds records past the committed offset of each partition named
-    ("topic[partition] committed/read/highwater fetching|paused")."""
+    ("topic[partition] committed/read/highwater fetching|paused[,flow-stopped]")."""
     assert isinstance(behind, list)
     consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": "watchdog-check"})
     try:

@@ -41,6 +41,7 @@ class _Consumer:
     _read_offset: dict[TP, int | None] = field(default_factory=dict)
     _active_partitions: set[TP] | None = None
     _buffered_partitions: set[TP] = field(default_factory=set)
+    flow_active: bool = True
 
     def assignment(self) -> set[TP]:
         return set(self.highwaters)
