@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -170,18 +170,35 @@ class StreamSettings(_Frozen):
         2 * 1024**2,
         ge=64 * 1024,
         description="RocksDB memtable size per table partition (the worker opens one database "
-        "per table and partition, about 70): memory held by writes not yet flushed to disk.",
+        "per table and partition, about 70): a memtable is flushed to disk at this size.",
     )
     store_block_cache_bytes: int = Field(
-        4 * 1024**2,
-        ge=0,
-        description="RocksDB block cache per table partition (faust's default is 2 GiB each).",
+        128 * 1024**2,
+        ge=1024**2,
+        description="RocksDB memory of the whole worker: one block cache shared by every "
+        "table partition, holding data, index and filter blocks and (charged to it) the "
+        "memtables, whatever the number of partitions or files.",
+    )
+    store_memtable_bytes: int = Field(
+        64 * 1024**2,
+        ge=1024**2,
+        description="Part of the block cache the worker's memtables may hold together; past "
+        "it RocksDB flushes memtables early (writes never wait).",
     )
     uvloop: bool = Field(
         True,
         description="Run the worker on uvloop (its event loop in C: cheaper loop turns, socket "
         "writes and callbacks than asyncio's own).",
     )
+
+    @model_validator(mode="after")
+    def _memtables_fit_the_cache(self) -> StreamSettings:
+        if self.store_memtable_bytes > self.store_block_cache_bytes:
+            raise ValueError(
+                "CTRACK_WORKER_STORE_MEMTABLE_BYTES must not exceed "
+                "CTRACK_WORKER_STORE_BLOCK_CACHE_BYTES (memtables are charged to the cache)"
+            )
+        return self
 
     @property
     def store_dir(self) -> Path:

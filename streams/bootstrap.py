@@ -19,7 +19,12 @@ from streams.outbox import Outbox
 from streams.prompt_fetch import use_fetch_wait
 from streams.returns.agent import register_returns
 from streams.sends import Sends, worker_producer_config
-from streams.table_store import store_options, tables_with_store_options
+from streams.table_store import (
+    SharedMemory,
+    log_usage,
+    store_options,
+    tables_with_store_options,
+)
 from streams.timers.clock import register_clock
 
 
@@ -52,7 +57,10 @@ def build_app(kafka: KafkaSettings, settings: StreamSettings, codec: AvroCodec) 
         cython_optimizations=True,
         stream_buffer_maxsize=16_384,
     )
-    tables_with_store_options(app, store_options(settings))  # before any table is made
+    store_memory = SharedMemory(settings.store_block_cache_bytes, settings.store_memtable_bytes)
+    # before any table is made
+    tables_with_store_options(app, store_options(settings), store_memory)
+    log_usage(app, store_memory, every_s=60.0)
     end_worker_on_crash(app)  # before the agents are declared: each takes it as its on_error
     use_fetch_wait(app, settings.fetch_max_wait_ms)
     sends = Sends(app, worker_producer_config(kafka, settings.producer_linger_s))
