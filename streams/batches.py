@@ -241,6 +241,12 @@ class WriteBack:
             raise KeyError(key)
         return row
 
+    def peek(self, key: str, default: Any = None) -> Any:
+        """The row as this batch sees it, without keeping it in the batch: for scans that read
+        many rows and change few (a tick reads a crowded minute's timers, tens of thousands)."""
+        row = self._rows[key] if key in self._rows else self._fetch(key)
+        return default if row is _ABSENT else row
+
     def __setitem__(self, key: str, row: Any) -> None:
         self._load(key)
         self._rows[key] = row
@@ -264,8 +270,9 @@ class WriteBack:
 
     def _load(self, key: str) -> Any:
         if key not in self._rows:
-            stored = self._read(table_codec.encode(key))
-            self._loaded[key] = self._rows[key] = (
-                _ABSENT if stored is None else table_codec.decode(stored)
-            )
+            self._loaded[key] = self._rows[key] = self._fetch(key)
         return self._rows[key]
+
+    def _fetch(self, key: str) -> Any:
+        stored = self._read(table_codec.encode(key))
+        return _ABSENT if stored is None else table_codec.decode(stored)

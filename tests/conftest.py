@@ -15,6 +15,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
+from hypothesis import settings as hypothesis_settings
 
 from ctrack.settings import REPO_ROOT, KafkaSettings, StackSettings
 from ctrack.stack.local_kafka import LocalKafka
@@ -22,6 +23,11 @@ from ctrack.topic_admin import ensure_topics, wait_for_topics
 from schemas.catalogue import ALL_TOPICS, TopicNames
 from sinks.clickhouse.connection import connect
 from sinks.clickhouse.migrations import migrate
+
+# Properties, not timings: hypothesis's per-example deadline fails a correct example on a
+# machine busy with the broker and other tests (speed is measured by bench/, not here).
+hypothesis_settings.register_profile("ctrack", deadline=None)
+hypothesis_settings.load_profile("ctrack")
 
 TEST_KAFKA_PORT = int(os.environ.get("CTRACK_TEST_KAFKA_PORT", "19092"))
 # Far from the broker port, so runs on adjacent broker ports never collide on a controller port.

@@ -97,7 +97,10 @@ class TimerWheel:
 
     def __init__(self, timers: Rows, buckets: Rows, chunk_keys: int = CHUNK_KEYS):
         self._timers = timers
+        # scans read rows without keeping them where the store can (a batch's write-back)
+        self._peek_timer = getattr(timers, "peek", timers.get)
         self._buckets = buckets
+        self._peek_bucket = getattr(buckets, "peek", buckets.get)
         self._chunk_keys = chunk_keys
         # `pop_next`'s due timers of the buckets it is draining, as heaps of (due ms, key), for
         # one `now` (kept in memory only: rebuilt from the rows whenever they are missing)
@@ -183,7 +186,7 @@ class TimerWheel:
         heap = []
         for _, keys in self._chunks(partition, bucket):
             for key in keys:
-                row = self._timers.get(key, None)
+                row = self._peek_timer(key, None)
                 if row is not None and row["bucket"] == bucket and row["due_at"] <= now_ms:
                     heap.append((row["due_at"], key))
         heapify(heap)
@@ -194,12 +197,12 @@ class TimerWheel:
         kept = False
         for chunk, keys in self._chunks(partition, bucket):
             waiting = [
-                k for k in keys if (row := self._timers.get(k, None)) and row["bucket"] == bucket
+                k for k in keys if (row := self._peek_timer(k, None)) and row["bucket"] == bucket
             ]
             kept = kept or bool(waiting)
             self._keep_chunk(partition, bucket, chunk, keys, waiting)
         if not kept:
-            self._buckets.pop(_bucket_key(partition, bucket), None)
+            self._drop_bucket(partition, bucket)
 
     def _pop_bucket(self, partition: int, bucket: int, now: datetime) -> list[Timer]:
         due: list[Timer] = []
@@ -219,8 +222,14 @@ class TimerWheel:
             kept = kept or bool(waiting)
             self._keep_chunk(partition, bucket, chunk, keys, waiting)
         if not kept:
-            self._buckets.pop(_bucket_key(partition, bucket), None)
+            self._drop_bucket(partition, bucket)
         return due
+
+    def _drop_bucket(self, partition: int, bucket: int) -> None:
+        """Remove an emptied bucket's head; most minutes a tick walks have none to remove."""
+        head = _bucket_key(partition, bucket)
+        if self._peek_bucket(head, None) is not None:
+            self._buckets.pop(head, None)
 
     def _unindex(self, key: str, partition: int) -> None:
         row = self._timers.get(key, None)
@@ -233,7 +242,8 @@ class TimerWheel:
 
     def _chunk_count(self, partition: int, bucket: int) -> int:
         """How many chunks the bucket has opened (its chunks are numbered from 0)."""
-        head = self._buckets.get(_bucket_key(partition, bucket), None)
+        # a tick walks every minute since the last one, most of them empty: peeked, not kept
+        head = self._peek_bucket(_bucket_key(partition, bucket), None)
         if isinstance(head, list):  # a bucket indexed before chunks: its keys become chunk 0
             self._buckets[_chunk_key(partition, bucket, 0)] = head
             self._buckets[_bucket_key(partition, bucket)] = 1
@@ -244,7 +254,7 @@ class TimerWheel:
         """The bucket's chunks that hold keys, in order."""
         chunks = []
         for chunk in range(self._chunk_count(partition, bucket)):
-            keys = self._buckets.get(_chunk_key(partition, bucket, chunk), None)
+            keys = self._peek_bucket(_chunk_key(partition, bucket, chunk), None)
             if keys:
                 chunks.append((chunk, keys))
         return chunks

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,9 @@ from streams import table_codec
 from streams.batches import WriteBack, by_partition
 from streams.consumer_drain import deliver
 from streams.lockout import rules as lockout
+from streams.outputs import TriggerKind
 from streams.reminders import rules as reminders
+from streams.timers.wheel import Timer, TimerWheel
 from tests.factories import tracking_event
 
 T = TrackingEventType
@@ -144,6 +146,46 @@ def test_changes_are_handed_over_once() -> None:
     assert table.changes() == []
     table["a"] = {"n": 2}
     assert table.changes() == [(b"a", b'{"n": 2}')]
+
+
+def test_peeked_rows_are_read_each_time_and_not_kept() -> None:
+    table, store = _write_back({"a": {"n": 1}})
+    assert table.peek("a") == {"n": 1}
+    assert table.peek("a") == {"n": 1}
+    assert table.peek("missing", "none") == "none"
+    assert store.reads == 3  # nothing kept: a scan of many rows leaves the batch small
+    assert table.changes() == []
+
+
+def test_peek_sees_the_batch_changes() -> None:
+    table, store = _write_back({"a": {"n": 1}, "b": {"n": 2}})
+    table["a"] = {"n": 5}
+    table.pop("b")
+    assert table.peek("a") == {"n": 5}
+    assert table.peek("b", "gone") == "gone"
+    assert store.reads == 2  # the two loads; the peeks read the batch
+
+
+def test_a_tick_across_empty_minutes_keeps_only_the_rows_it_changes() -> None:
+    """A tick after a long pause walks every minute since the last one (a day here); the
+    empty ones are peeked at, not kept in the batch (they would be, by tens of thousands)."""
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    timers: dict[str, Any] = {}
+    buckets: dict[str, Any] = {}
+    for n, minutes in enumerate((0, 700, 1_440)):
+        due = start + timedelta(minutes=minutes)
+        TimerWheel(timers, buckets).schedule(
+            Timer(TriggerKind.AUTOMATIC_INVITE, f"C-{n}", "F", due), 0
+        )
+    timer_rows, _ = _write_back(timers)
+    bucket_rows, store = _write_back(buckets)
+    wheel = TimerWheel(timer_rows, bucket_rows)
+    fired = []
+    while timer := wheel.pop_next(start + timedelta(days=1), 0):
+        fired.append(timer.subject_id)
+    assert fired == ["C-0", "C-1", "C-2"]
+    assert store.reads > 1_440  # every minute was looked at
+    assert len(bucket_rows._rows) < 20  # the cursor, floor and the three minutes' rows
 
 
 class _RacingConsumer:
