@@ -92,9 +92,9 @@ def tables_with_store_options(
 
         def store_in_shared_memory() -> Any:
             store = new_store()
-            options = getattr(store, "rocksdb_options", None)  # none for memory:// stores
-            if isinstance(options, RocksDBOptions):
-                store.rocksdb_options = _shared(options, shared)
+            own_options = getattr(store, "rocksdb_options", None)  # none for memory:// stores
+            if isinstance(own_options, RocksDBOptions):
+                store.rocksdb_options = _shared(own_options, shared)
             return store
 
         made._new_store = store_in_shared_memory

@@ -240,10 +240,12 @@ class TimerWheel:
         keys = self._buckets.get(_chunk_key(partition, bucket, chunk), None) or []
         self._keep_chunk(partition, bucket, chunk, keys, [k for k in keys if k != key])
 
-    def _chunk_count(self, partition: int, bucket: int) -> int:
-        """How many chunks the bucket has opened (its chunks are numbered from 0)."""
-        # a tick walks every minute since the last one, most of them empty: peeked, not kept
-        head = self._peek_bucket(_bucket_key(partition, bucket), None)
+    def _chunk_count(self, partition: int, bucket: int, peek: bool = False) -> int:
+        """How many chunks the bucket has opened (its chunks are numbered from 0). Scans peek
+        (a tick walks every minute since the last one, most of them empty); scheduling reads
+        through the batch, which keeps a busy minute's head for its next timer."""
+        read = self._peek_bucket if peek else self._buckets.get
+        head = read(_bucket_key(partition, bucket), None)
         if isinstance(head, list):  # a bucket indexed before chunks: its keys become chunk 0
             self._buckets[_chunk_key(partition, bucket, 0)] = head
             self._buckets[_bucket_key(partition, bucket)] = 1
@@ -253,7 +255,7 @@ class TimerWheel:
     def _chunks(self, partition: int, bucket: int) -> list[tuple[int, list[str]]]:
         """The bucket's chunks that hold keys, in order."""
         chunks = []
-        for chunk in range(self._chunk_count(partition, bucket)):
+        for chunk in range(self._chunk_count(partition, bucket, peek=True)):
             keys = self._peek_bucket(_chunk_key(partition, bucket, chunk), None)
             if keys:
                 chunks.append((chunk, keys))
