@@ -188,6 +188,20 @@ def test_a_tick_across_empty_minutes_keeps_only_the_rows_it_changes() -> None:
     assert len(bucket_rows._rows) < 20  # the cursor, floor and the three minutes' rows
 
 
+def test_timers_scheduled_into_a_minute_read_its_index_once_per_batch() -> None:
+    due = datetime(2026, 4, 8, 9, tzinfo=UTC)
+    timers: dict[str, Any] = {}
+    buckets: dict[str, Any] = {}
+    reminder = TriggerKind.VOUCHER_REMINDER
+    TimerWheel(timers, buckets).schedule(Timer(reminder, "R-x", "F", due, "d"), 0)
+    timer_rows, _ = _write_back(timers)
+    bucket_rows, store = _write_back(buckets)
+    wheel = TimerWheel(timer_rows, bucket_rows)
+    for n in range(1_000):  # a minute an earlier batch opened, two chunks' worth of timers
+        wheel.schedule(Timer(reminder, f"R-{n}", "F", due, "d"), 0)
+    assert store.reads < 10  # the head, cursor, floor and chunks: each once, not per timer
+
+
 class _RacingConsumer:
     """The slice of faust's consumer `deliver` uses: `wait_first` races like mode's (tasks,
     first one done wins, the others cancelled)."""
