@@ -39,7 +39,7 @@ class TableWriter:
 
     def encode(self, key: str, row: Any) -> EncodedRow:
         """`row` (None: delete) in the store's encoding."""
-        return table_codec.encode(key), None if row is None else self._encode_value(row)
+        return table_codec.encode_kept(key), None if row is None else self._encode_value(row)
 
     async def write(self, row: EncodedRow, partition: int) -> None:
         """Keep an encoded row in the store and on the changelog."""
