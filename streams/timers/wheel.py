@@ -165,6 +165,8 @@ class TimerWheel:
         for bucket in range(start, end + 1):
             draining = self._draining.get((partition, bucket))
             if draining is None:
+                if not self._chunk_count(partition, bucket, peek=True):
+                    continue  # an empty minute, as most of a long pause's are: one read, not three
                 draining = self._draining[(partition, bucket)] = self._due_heap(
                     partition, bucket, now_ms
                 )

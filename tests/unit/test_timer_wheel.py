@@ -97,6 +97,17 @@ def test_a_tick_reads_only_due_buckets_not_all_pending_timers() -> None:
     assert CountingDict.reads < 10
 
 
+def test_a_tick_after_a_long_pause_reads_each_empty_minute_once() -> None:
+    timers, buckets = CountingDict(), CountingDict()
+    w = TimerWheel(timers, buckets)
+    w.pop_due(T0, 0)
+    w.schedule(timer(10_000, subject="a week later"), 0)
+    CountingDict.reads = 0
+    fired = w.pop_next(T0 + timedelta(minutes=10_000), 0)
+    assert fired is not None and fired.subject_id == "a week later"
+    assert CountingDict.reads < 10_000 + 20  # one lookup per minute walked, plus the due one's
+
+
 @given(
     st.lists(st.tuples(st.integers(0, 500), st.integers(0, 20)), max_size=80),
     st.lists(st.integers(1, 120), min_size=1, max_size=20),
