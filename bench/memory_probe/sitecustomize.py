@@ -54,13 +54,20 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _malloc_mib() -> dict[str, int]:
-    """glibc's view: arenas, mmapped chunks, in use and free inside the arenas (MiB)."""
+def _glibc_mallinfo2() -> Any:
+    """glibc's `mallinfo2`, looked up once (None: not glibc, or older than 2.33)."""
     try:
         mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
     except (OSError, AttributeError):
-        return {}  # not glibc, or older than 2.33
+        return None
     mallinfo2.restype = _MallInfo2
+    return mallinfo2
+
+
+def _malloc_mib(mallinfo2: Any) -> dict[str, int]:
+    """glibc's view: arenas, mmapped chunks, in use and free inside the arenas (MiB)."""
+    if mallinfo2 is None:
+        return {}
     info = mallinfo2()
     return {
         "arena": info.arena // _MIB,
@@ -82,6 +89,7 @@ def _grown(now: tracemalloc.Snapshot, before: tracemalloc.Snapshot) -> list[dict
 
 
 def _sample_forever(out_path: Path, trace_at: Path | None) -> None:
+    mallinfo2 = _glibc_mallinfo2()
     last_rss = _rss_bytes()
     snapshot: tracemalloc.Snapshot | None = None
     with out_path.open("a") as out:
@@ -89,7 +97,7 @@ def _sample_forever(out_path: Path, trace_at: Path | None) -> None:
             time.sleep(1.0)
             rss = _rss_bytes()
             line: dict[str, Any] = {"t": time.time(), "rss_mib": rss // _MIB}
-            line["malloc_mib"] = _malloc_mib()
+            line["malloc_mib"] = _malloc_mib(mallinfo2)
             if not tracemalloc.is_tracing() and trace_at is not None and trace_at.exists():
                 tracemalloc.start(_FRAMES)
                 snapshot, last_rss, line["tracing_started"] = tracemalloc.take_snapshot(), rss, True
