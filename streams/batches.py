@@ -23,7 +23,7 @@ import faust
 
 # faust has no public setter: tables pick the store and changelog partition of a read or write
 # from the stream's current event, and a batch holds events of several partitions.
-from faust.streams import _current_event
+from faust.streams import _current_event, current_event
 
 from schemas.catalogue import TableSpec
 from streams import table_codec
@@ -223,10 +223,14 @@ class WriteBack:
     here until `changes` hands them over, each changed key once (one changelog record)."""
 
     def __init__(self, table: Any, writer: TableWriter):
-        # the store's own byte lookup: one read per key, where `table.get` checks `in` first,
-        # and the key and row coded directly (streams/table_codec.py), not through faust's
-        # serializer registry
-        self._read = table.data._get
+        # the partition's database read directly: one read per key (`table.get` checks `in`
+        # first; the store's `_get` also notes each key found in an LRU index behind a lock),
+        # key and row coded directly (streams/table_codec.py), not through faust's registry
+        event = current_event()
+        if event is None:
+            raise RuntimeError("a WriteBack is made inside in_partition_of(event)")
+        self._store = table.data
+        self._partition: int = event.message.partition
         self.writer = writer
         self._loaded: dict[str, Any] = {}
         self._rows: dict[str, Any] = {}
@@ -274,5 +278,5 @@ class WriteBack:
         return self._rows[key]
 
     def _fetch(self, key: str) -> Any:
-        stored = self._read(table_codec.encode(key))
+        stored = self._store._db_for_partition(self._partition).get(table_codec.encode(key))
         return _ABSENT if stored is None else table_codec.decode(stored)

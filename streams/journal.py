@@ -180,11 +180,14 @@ class Journal:
         return through
 
     async def _write_journal(self, partition: int, frame: bytes) -> None:
-        await self._writer.write(self._writer.encode(_journal_key(partition), frame), partition)
+        await self._writer.write([self._writer.encode(_journal_key(partition), frame)], partition)
 
     async def _write_rows(self, partition: int, rows: Sequence[ChangedRow]) -> None:
+        by_table: dict[str, list[EncodedRow]] = {}
         for name, row in rows:
-            await self._tables[name].write(row, partition)
+            by_table.setdefault(name, []).append(row)
+        for name, table_rows in by_table.items():
+            await self._tables[name].write(table_rows, partition)
 
 
 def journal_table(app: faust.App, spec: TableSpec, partitions: int) -> Any:

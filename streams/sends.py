@@ -18,7 +18,7 @@ acknowledged or was refused.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import faust
@@ -128,25 +128,38 @@ class Sends:
     ) -> None:
         """Queue one record (partition None: the partitioner picks, by murmur2 of the key like
         faust and Java clients, or at random without a key)."""
-        producer = self._producer or self._start()
         at = _ANY_PARTITION if partition is None else partition
-        round_ = self._rounds.current
-        while True:
-            try:
-                producer.produce(topic, value, key, at, round_.settle)
-                break
-            except BufferError:  # local queue full: let the broker catch up (backpressure)
-                producer.poll(0)
+        await self.send_all(topic, ((key, value),), at)
+
+    async def send_all(
+        self, topic: str, records: Iterable[tuple[bytes | None, bytes | None]], partition: int
+    ) -> None:
+        """Queue records for one partition (-1: by key), in order; waits only while the local
+        queue is full, for the broker to catch up (backpressure)."""
+        for key, value in records:
+            while True:
+                if self._queue(topic, key, value, partition):
+                    break
                 await asyncio.sleep(_QUEUE_FULL_WAIT_S)
-                round_ = self._rounds.current  # a barrier may have closed it meanwhile
-            except KafkaException as exc:  # refused before queuing (too large, fatal error)
-                self._rounds.refused.append(f"{topic}: {exc}")
-                raise SendFailedError(f"record for {topic} refused: {exc}") from exc
+
+    def _queue(self, topic: str, key: bytes | None, value: bytes | None, at: int) -> bool:
+        """Put one record on the producer's queue; False if the queue is full."""
+        producer = self._producer or self._start()
+        round_ = self._rounds.current
+        try:
+            producer.produce(topic, value, key, at, round_.settle)
+        except BufferError:
+            producer.poll(0)  # serve delivery reports: they make room
+            return False
+        except KafkaException as exc:  # refused before queuing (too large, fatal error)
+            self._rounds.refused.append(f"{topic}: {exc}")
+            raise SendFailedError(f"record for {topic} refused: {exc}") from exc
         round_.sent += 1
         self._until_poll -= 1
         if not self._until_poll:  # serve delivery reports now and then between barriers
             self._until_poll = POLL_EVERY
             producer.poll(0)
+        return True
 
     async def barrier(self) -> None:
         """Return once every record sent so far is acknowledged; raise if any was refused."""

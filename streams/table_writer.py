@@ -13,8 +13,10 @@ read them as their own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import rocksdict
 from faust.types import TP
 
 from streams import table_codec
@@ -41,14 +43,22 @@ class TableWriter:
         """`row` (None: delete) in the store's encoding."""
         return table_codec.encode_kept(key), None if row is None else self._encode_value(row)
 
-    async def write(self, row: EncodedRow, partition: int) -> None:
-        """Keep an encoded row in the store and on the changelog."""
-        key, value = row
-        if value is None:
-            self._store._del(key)
-        else:
-            self._store._set(key, value)
-        await self._sends.send(self._topic, key, value, partition)
+    async def write(self, rows: Sequence[EncodedRow], partition: int) -> None:
+        """Keep encoded rows in the partition's store and on its changelog.
+
+        The rows go into the partition's database as one write batch (one write of RocksDB's
+        log, where a put per row costs a write each), straight to the database: faust's
+        `Store._set` also notes each key's partition in an index (an LRU behind a lock) that only
+        its reads without an event use, and its `_del` of a key not in that index deletes it in
+        every partition's database."""
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, value in rows:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        self._store._db_for_partition(partition).write(batch)
+        await self._sends.send_all(self._topic, rows, partition)
         self._persisted.setdefault(partition, -1)
 
     def _persist_offsets(self) -> None:

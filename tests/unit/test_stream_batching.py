@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from schemas.tracking import RecipientRole, TrackingEventType
 from streams import table_codec
-from streams.batches import WriteBack, by_partition
+from streams.batches import WriteBack, by_partition, in_partition_of
 from streams.consumer_drain import deliver
 from streams.lockout import rules as lockout
 from streams.outputs import TriggerKind
@@ -84,15 +84,21 @@ def test_partition_groups_keep_arrival_order() -> None:
     ]
 
 
-class _Store(dict[str, Any]):
-    """A table store: rows by key, read as faust's store reads them (coded keys and rows);
-    counts reads."""
+class _Store:
+    """A table store: rows by key in partition 0's database, read as a store's database is
+    (coded keys and rows); counts reads."""
 
-    reads = 0
+    def __init__(self, rows: dict[str, Any]):
+        self.rows = rows
+        self.reads = 0
 
-    def _get(self, key: bytes) -> bytes | None:
+    def _db_for_partition(self, partition: int) -> _Store:
+        assert partition == 0
+        return self
+
+    def get(self, key: bytes) -> bytes | None:
         self.reads += 1
-        row = self.get(table_codec.decode(key))
+        row = self.rows.get(table_codec.decode(key))
         return None if row is None else table_codec.encode(row)
 
 
@@ -109,8 +115,15 @@ class _Writer:
 
 
 def _write_back(rows: dict[str, Any]) -> tuple[WriteBack, _Store]:
+    """A batch's view of a table, made as the agents make it: inside a partition's event."""
     store = _Store(rows)
-    return WriteBack(_Table(store), _Writer()), store  # type: ignore[arg-type]
+    with in_partition_of(_Event(_Message(0, 0))):  # type: ignore[arg-type]  # a stand-in
+        return WriteBack(_Table(store), _Writer()), store  # type: ignore[arg-type]
+
+
+def test_a_write_back_is_made_inside_a_partition() -> None:
+    with pytest.raises(RuntimeError, match="in_partition_of"):
+        WriteBack(_Table(_Store({})), _Writer())  # type: ignore[arg-type]
 
 
 def test_a_key_changed_many_times_in_a_batch_is_read_once_and_handed_over_once() -> None:
@@ -136,7 +149,7 @@ def test_popped_keys_are_deleted_and_reads_see_the_batch() -> None:
     table["c"] = {"n": 3}
     assert table["c"] == {"n": 3}
     assert table.changes() == [(b"a", None), (b"c", b'{"n": 3}')]
-    assert dict(store) == {"a": {"n": 1}, "b": {"n": 2}}  # the journal writes, not the batch
+    assert store.rows == {"a": {"n": 1}, "b": {"n": 2}}  # the journal writes, not the batch
 
 
 def test_changes_are_handed_over_once() -> None:
