@@ -8,7 +8,10 @@ puts into the channel's queue without blocking and pauses the partition when it 
 it runs at once; only when it does wait is the rest of it raced as faust does, so a suspended
 flow, a stop or a crash still abandons a delivery that cannot go on.
 
-The loop is faust 0.15's `Consumer._drain_messages`, that one line apart.
+Records of a batch agent's topics skip the conductor altogether: they go into the agent's lane
+(streams/lanes.py).
+
+The loop is faust 0.15's `Consumer._drain_messages`, those lines apart.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from faust.transport.consumer import CONSUMER_FETCHING
+
+from streams.lanes import hand_over, lanes_of
 
 # Records handed over before the loop lets other tasks run (faust's own figure).
 _YIELD_EVERY = 100
@@ -35,6 +40,7 @@ async def drain_messages(consumer: Any, fetcher: Any) -> None:
     unset_flag = consumer.diag.unset_flag
     commit_every = consumer._commit_every
     acks_enabled_for = consumer.app.topics.acks_enabled_for
+    lanes_for = lanes_of(consumer.app).get
     since_yield = 0
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
@@ -56,7 +62,11 @@ async def drain_messages(consumer: Any, fetcher: Any) -> None:
                         if commit_every is not None and consumer._n_acked >= commit_every:
                             consumer._n_acked = 0
                             await consumer.commit()
-                        await deliver(consumer, callback, message)
+                        lanes = lanes_for(message.topic)
+                        if lanes is None:
+                            await deliver(consumer, callback, message)
+                        else:
+                            hand_over(message, lanes)  # a batch agent's (streams/lanes.py)
                         set_read_offset(tp, offset)
                 unset_flag(CONSUMER_FETCHING)
     except consumer.consumer_stopped_errors:

@@ -8,12 +8,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-import faust
-
 from schemas import clients, tracking
 from schemas.catalogue import CLIENT_EVENTS, NOTIFICATIONS, TRACKING, TRIGGERS
 from schemas.tracking import DERIVED_EVENT_NAMESPACE
 from streams.errors import IllegalTransitionError
+from streams.lanes import Consumed
 from streams.outbox import Outbox
 from streams.outputs import CancelTimer, Notify, Rejected, ScheduleTimer
 from streams.timers.wheel import Timer, TimerWheel
@@ -25,7 +24,7 @@ async def carry_out(
     outbox: Outbox,
     wheel: TimerWheel,
     partition: int,
-    event: faust.EventT[bytes],
+    event: Consumed,
     stage: str,
     firm_id: str,
     cause: UUID,

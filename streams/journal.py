@@ -40,12 +40,12 @@ from streams.batches import (
     by_partition,
     in_partition_of,
 )
+from streams.lanes import Consumed
 from streams.sends import Sends
 from streams.table_writer import EncodedRow, TableWriter
 
 log = structlog.get_logger(__name__)
 
-Event = faust.EventT[bytes]
 # Input topic -> offset of the last input applied, for one partition number.
 Through = dict[str, int]
 ChangedRow = tuple[str, EncodedRow]  # table name, encoded row
@@ -96,13 +96,13 @@ class PartitionWork:
     """One partition's share of a batch: its inputs, those not applied yet (`todo`), and the
     tables the agent changed applying them (set by the agent)."""
 
-    events: Sequence[Event]
-    todo: Sequence[Event]
+    events: Sequence[Consumed]
+    todo: Sequence[Consumed]
     tables: Sequence[WriteBack] = ()
 
     @property
     def partition(self) -> int:
-        return self.events[0].message.partition
+        return self.events[0].partition
 
     def context(self) -> AbstractContextManager[None]:
         """Table reads and writes inside use this partition."""
@@ -137,13 +137,13 @@ class Journal:
         """After a rebalance, each partition's journal is read again on first use."""
         self._through.clear()
 
-    async def unapplied(self, events: Sequence[Event]) -> list[Event]:
+    async def unapplied(self, events: Sequence[Consumed]) -> list[Consumed]:
         """The events (of one partition, inside `in_partition_of`) not applied yet."""
-        partition = events[0].message.partition
+        partition = events[0].partition
         through = self._through.get(partition)
         if through is None:
             through = self._through[partition] = await self._replay(partition)
-        return [e for e in events if e.message.offset > through.get(e.message.topic, -1)]
+        return [e for e in events if e.offset > through.get(e.topic, -1)]
 
     async def commit(self, parts: Sequence[PartitionWork]) -> None:
         """Make the batch's changes durable, in the order the module describes."""
@@ -151,8 +151,7 @@ class Journal:
         for part in parts:
             through = self._through[part.partition]
             for event in part.events:
-                message = event.message
-                through[message.topic] = max(through.get(message.topic, -1), message.offset)
+                through[event.topic] = max(through.get(event.topic, -1), event.offset)
             rows = [(table.writer.name, row) for table in part.tables for row in table.changes()]
             if rows:
                 staged.append((part, rows, encode_frame(through, rows)))

@@ -14,6 +14,7 @@ from schemas.codec import AvroCodec, Decoded
 from schemas.dead_letter import OVERSIZED_KEPT_BYTES, Rejected
 from schemas.errors import DeserializationError, RecordTooLargeError
 from streams.errors import UnexpectedRecordError
+from streams.lanes import Consumed
 from streams.raw_records import RawRecords
 from streams.sends import Sends
 
@@ -69,37 +70,39 @@ class Outbox:
         Java-compatible murmur2 of the key, like faust's `Topic.send`."""
         await self.sends.send(topic, key, value, partition)
 
-    async def accept(
-        self, event: faust.EventT[bytes], stage: str, expected: frozenset[str]
-    ) -> Decoded | None:
+    async def accept(self, event: Consumed, stage: str, expected: frozenset[str]) -> Decoded | None:
         """The decoded record, or None once an unreadable, unexpected or oversized one is
         dead-lettered."""
-        if len(event.value) > self.max_record_bytes:
-            kept = min(len(event.value), OVERSIZED_KEPT_BYTES)
-            too_large = RecordTooLargeError(len(event.value), self.max_record_bytes, kept)
+        value = event.value
+        if value is None:  # a tombstone: no event in it
+            await self.reject(event, stage, DeserializationError("record has no value"))
+            return None
+        if len(value) > self.max_record_bytes:
+            kept = min(len(value), OVERSIZED_KEPT_BYTES)
+            too_large = RecordTooLargeError(len(value), self.max_record_bytes, kept)
             await self.reject(event, stage, too_large, kept_bytes=kept)
             return None
         try:
-            decoded = self.codec.decode(event.value)
+            decoded = self.codec.decode(value)
         except DeserializationError as exc:
             await self.reject(event, stage, exc)
             return None
         if decoded.schema_name not in expected:
-            error = UnexpectedRecordError(f"{decoded.schema_name} on {event.message.topic}")
+            error = UnexpectedRecordError(f"{decoded.schema_name} on {event.topic}")
             await self.reject(event, stage, error)
             return None
         return decoded
 
     async def reject(
         self,
-        event: faust.EventT[bytes],
+        event: Consumed,
         stage: str,
         error: BaseException,
         kept_bytes: int | None = None,
     ) -> None:
         """Keep an unusable record on the dead-letter topic with the reason (and its first
         `kept_bytes` bytes only, if given)."""
-        message = event.message
+        message = event
         payload = message.value if isinstance(message.value, bytes) else b""
         rejected = Rejected(
             source_topic=message.topic,

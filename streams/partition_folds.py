@@ -13,6 +13,7 @@ from schemas.catalogue import TableSpec
 from streams.batches import BatchLimits, BatchTable, WriteBack, batch_tables
 from streams.firms.agent import SETTINGS_WAIT_S, BatchFirms, FirmDirectory
 from streams.journal import Journal, forget_on_rebalance, journal_table, journaled_batches
+from streams.lanes import Consumed
 from streams.sends import Sends
 
 
@@ -22,7 +23,7 @@ class PartitionFold(Protocol):
     @property
     def tables(self) -> Sequence[WriteBack]: ...
 
-    async def run(self, events: Sequence[faust.EventT[bytes]]) -> None: ...
+    async def run(self, events: Sequence[Consumed]) -> None: ...
 
 
 def journaled_tables(

@@ -31,6 +31,7 @@ from streams.client_status import rules
 from streams.client_status.state import ClientState, from_row, to_row
 from streams.effects import carry_out
 from streams.firms.agent import BatchFirms, FirmDirectory
+from streams.lanes import Consumed
 from streams.outbox import Outbox
 from streams.partition_folds import fold_batches, journaled_tables
 from streams.timers.continuation import fire_due
@@ -75,7 +76,7 @@ class ClientsBatch:
         self.states, timers, buckets = self.tables
         self.wheel = TimerWheel(timers, buckets)
 
-    async def run(self, events: Sequence[faust.EventT[bytes]]) -> None:
+    async def run(self, events: Sequence[Consumed]) -> None:
         """Apply the events in order (the journal writes the changed keys)."""
         for event in events:
             decoded = await self.outbox.accept(event, STAGE, ACCEPTED)
@@ -86,7 +87,7 @@ class ClientsBatch:
             else:
                 await self.on_client_event(event, decoded.record)
 
-    async def on_client_event(self, event: faust.EventT[bytes], record: dict[str, Any]) -> None:
+    async def on_client_event(self, event: Consumed, record: dict[str, Any]) -> None:
         client_event = clients.from_record(record)
         before = _load(self.states.get(client_event.client_id))
         result = rules.apply(before, client_event, self.firms.get(client_event.firm_id))
@@ -100,7 +101,7 @@ class ClientsBatch:
             client_event.client_id,
         )
 
-    async def on_tick(self, event: faust.EventT[bytes], now: datetime) -> None:
+    async def on_tick(self, event: Consumed, now: datetime) -> None:
         limit = self.timers_per_tick
         async for timer in fire_due(self.wheel, self.outbox, event, now, limit):
             before = _load(self.states.get(timer.subject_id))
@@ -124,7 +125,7 @@ class ClientsBatch:
 
     async def settle(
         self,
-        event: faust.EventT[bytes],
+        event: Consumed,
         before: ClientState | None,
         result: rules.Result,
         firm_id: str,
@@ -142,7 +143,7 @@ class ClientsBatch:
             outputs,
             outbox=self.outbox,
             wheel=self.wheel,
-            partition=event.message.partition,
+            partition=event.partition,
             event=event,
             stage=STAGE,
             firm_id=firm_id,

@@ -18,6 +18,7 @@ from streams.batches import BatchLimits, WriteBack
 from streams.delivery import rules
 from streams.delivery.rules import MessageRollup
 from streams.journal import journaled_batches
+from streams.lanes import Consumed
 from streams.outbox import Outbox
 from streams.partition_folds import journaled_tables
 
@@ -42,9 +43,7 @@ def register_delivery(app: faust.App, outbox: Outbox, limits: BatchLimits) -> No
             yield None
 
 
-async def roll_up(
-    events: Sequence[faust.EventT[bytes]], rollups: WriteBack, outbox: Outbox
-) -> None:
+async def roll_up(events: Sequence[Consumed], rollups: WriteBack, outbox: Outbox) -> None:
     """Fold one partition's statuses in order and raise alerts (the journal writes the roll-ups)."""
     for event in events:
         decoded = await outbox.accept(event, STAGE, ACCEPTED)

@@ -14,6 +14,7 @@ import structlog
 from schemas import firms
 from schemas.catalogue import FIRM_SETTINGS, FIRM_SETTINGS_TABLE, FIRM_SETTINGS_TOPIC
 from schemas.firms import FirmSettings
+from streams.lanes import Consumed
 from streams.outbox import Outbox
 
 STAGE = "streams.firm_settings"
@@ -32,9 +33,9 @@ class FirmDirectory:
         self._topic = topic
         self._applied: dict[Any, int] = {}  # firm-settings partition -> last offset applied
 
-    def note_applied(self, event: faust.EventT[bytes]) -> None:
+    def note_applied(self, event: Consumed) -> None:
         """The settings agent has applied (or dead-lettered) `event`."""
-        self._applied[event.message.tp] = event.message.offset
+        self._applied[event.tp] = event.offset
 
     async def caught_up(self, timeout_s: float) -> None:
         """Wait until every firm-settings record this worker's consumer has seen is applied.
@@ -97,12 +98,12 @@ def register_firm_settings(app: faust.App, outbox: Outbox) -> FirmDirectory:
     @app.agent(outbox.source(FIRM_SETTINGS_TOPIC), name="firm-settings")
     async def firm_settings(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            decoded = await outbox.accept(event, STAGE, frozenset({FIRM_SETTINGS}))
+            decoded = await outbox.accept(event.message, STAGE, frozenset({FIRM_SETTINGS}))
             if decoded is not None:
                 record = decoded.record
                 row = {**record, "updated_at": record["updated_at"].isoformat()}
                 table[record["firm_id"]] = row
-            directory.note_applied(event)
+            directory.note_applied(event.message)
             yield None
 
     directory = FirmDirectory(table, app, outbox.names.of(FIRM_SETTINGS_TOPIC))

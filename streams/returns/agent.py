@@ -35,6 +35,7 @@ from schemas.catalogue import (
 from streams.batches import BatchLimits, BatchTable
 from streams.effects import carry_out
 from streams.firms.agent import BatchFirms, FirmDirectory
+from streams.lanes import Consumed
 from streams.lockout import rules as lockout
 from streams.lockout.rules import LockoutPolicy, LockoutState
 from streams.outbox import Outbox
@@ -83,7 +84,7 @@ class ReturnsBatch:
         self.locks, self.states, timers, buckets = self.tables
         self.wheel = TimerWheel(timers, buckets)
 
-    async def run(self, events: Sequence[faust.EventT[bytes]]) -> None:
+    async def run(self, events: Sequence[Consumed]) -> None:
         """Apply the events in order (the journal writes the changed keys)."""
         for event in events:
             decoded = await self.outbox.accept(event, STAGE, ACCEPTED)
@@ -96,7 +97,7 @@ class ReturnsBatch:
             else:
                 await self.on_tracking(event, decoded.record)
 
-    async def on_tracking(self, event: faust.EventT[bytes], record: dict[str, Any]) -> None:
+    async def on_tracking(self, event: Consumed, record: dict[str, Any]) -> None:
         event_type = record["event_type"]
         locks_it = event_type in lockout.ACTED_ON
         if not (locks_it or event_type in rules.TRACKING_ACTED_ON):
@@ -108,13 +109,13 @@ class ReturnsBatch:
         result = rules.on_tracking(before, touch)
         await self.settle(event, touch.return_id, result, before, touch.firm_id, touch)
 
-    async def on_lifecycle(self, event: faust.EventT[bytes], record: dict[str, Any]) -> None:
+    async def on_lifecycle(self, event: Consumed, record: dict[str, Any]) -> None:
         lifecycle = lifecycle_from_record(record)
         before = from_row(self.states.get(lifecycle.return_id))
         result = rules.on_lifecycle(before, lifecycle, self.firms.get(lifecycle.firm_id))
         await self.settle(event, lifecycle.return_id, result, before, lifecycle.firm_id, lifecycle)
 
-    async def on_tick(self, event: faust.EventT[bytes], now: datetime) -> None:
+    async def on_tick(self, event: Consumed, now: datetime) -> None:
         limit = self.timers_per_tick
         async for timer in fire_due(self.wheel, self.outbox, event, now, limit):
             before = from_row(self.states.get(timer.subject_id))
@@ -143,7 +144,7 @@ class ReturnsBatch:
 
     async def settle(
         self,
-        event: faust.EventT[bytes],
+        event: Consumed,
         return_id: str,
         result: rules.Result,
         before: ReturnState | None,
@@ -156,7 +157,7 @@ class ReturnsBatch:
             outputs,
             outbox=self.outbox,
             wheel=self.wheel,
-            partition=event.message.partition,
+            partition=event.partition,
             event=event,
             stage=STAGE,
             firm_id=firm_id,

@@ -18,10 +18,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-import faust
-
 from schemas.catalogue import CLOCK
 from streams.effects import record_trigger
+from streams.lanes import Consumed
 from streams.outbox import Outbox
 from streams.timers.wheel import Timer, TimerWheel
 
@@ -29,12 +28,12 @@ CONTINUATION_SENDER = "continuation"
 
 
 async def fire_due(
-    wheel: TimerWheel, outbox: Outbox, tick: faust.EventT[bytes], now: datetime, limit: int
+    wheel: TimerWheel, outbox: Outbox, tick: Consumed, now: datetime, limit: int
 ) -> AsyncIterator[Timer]:
     """The timers `tick` fires on its partition: due at `now`, oldest first, one at a time
     (each published as fired before the agent acts on it), at most `limit`; a tick that
     reached the limit is sent again to the same partition (more may be due)."""
-    partition, fired = tick.message.partition, 0
+    partition, fired = tick.partition, 0
     while fired < limit and (timer := wheel.pop_next(now, partition)):
         fired += 1
         await record_trigger(outbox, timer, now)

@@ -63,21 +63,16 @@ def test_the_reminder_rule_ignores_every_touch_outside_acted_on(
 
 
 @dataclass
-class _Message:
+class _Consumed:
     partition: int
     offset: int
 
 
-@dataclass
-class _Event:
-    message: _Message
-
-
 def test_partition_groups_keep_arrival_order() -> None:
     arrivals = [(2, 10), (0, 5), (2, 11), (1, 7), (0, 6), (2, 12)]
-    events = [_Event(_Message(p, o)) for p, o in arrivals]
-    groups = by_partition(events)  # type: ignore[arg-type]  # stand-ins for faust events
-    assert [[(e.message.partition, e.message.offset) for e in g] for g in groups] == [
+    records = [_Consumed(p, o) for p, o in arrivals]
+    groups = by_partition(records)  # type: ignore[arg-type]  # stand-ins for consumed records
+    assert [[(r.partition, r.offset) for r in g] for g in groups] == [
         [(2, 10), (2, 11), (2, 12)],
         [(0, 5), (0, 6)],
         [(1, 7)],
@@ -117,7 +112,7 @@ class _Writer:
 def _write_back(rows: dict[str, Any]) -> tuple[WriteBack, _Store]:
     """A batch's view of a table, made as the agents make it: inside a partition's event."""
     store = _Store(rows)
-    with in_partition_of(_Event(_Message(0, 0))):  # type: ignore[arg-type]  # a stand-in
+    with in_partition_of(_Consumed(0, 0)):  # type: ignore[arg-type]  # a stand-in
         return WriteBack(_Table(store), _Writer()), store  # type: ignore[arg-type]
 
 
