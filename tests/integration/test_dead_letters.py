@@ -111,3 +111,31 @@ def test_the_worker_dead_letters_a_record_over_the_size_limit_with_its_head_only
 
     seen = consume_until(kafka.bootstrap, topics.tracking, lambda ms: bool(locks(ms)))
     assert [r["return_id"] for r in locks(seen)] == [return_id]
+
+
+def test_the_worker_dead_letters_a_tombstone_and_goes_on(
+    kafka: KafkaSettings, workers: WorkerFactory
+) -> None:
+    workers.start()
+    codec, topics = AvroCodec(), TopicNames(kafka.topic_prefix)
+    return_id = f"R-{uuid.uuid4().hex}"
+    raw = Producer({"bootstrap.servers": kafka.bootstrap})
+    raw.produce(topics.tracking, key=return_id.encode(), value=None)  # no event in it
+    raw.flush(10)
+    with EventProducer(kafka, codec) as producer:
+        for _ in range(3):
+            producer.send_tracking(
+                tracking_event(TrackingEventType.AUTHENTICATION_FAILED, return_id=return_id)
+            )
+
+    [letter] = consume_until(kafka.bootstrap, topics.dead_letter, lambda ms: len(ms) >= 1)
+    record = codec.decode(letter.value() or b"").record
+    assert (record["stage"], record["error_type"]) == ("streams.returns", "DeserializationError")
+    assert record["reason"] == "record has no value"
+    assert (record["source_topic"], record["payload"]) == (topics.tracking, b"")
+
+    def locked(messages: list[Message]) -> bool:  # behind the tombstone: the worker went on
+        decoded = (codec.decode(m.value() or b"").record for m in messages if m.value())
+        return any(r["event_type"] == "ACCESS_LOCKED" for r in decoded)
+
+    assert locked(consume_until(kafka.bootstrap, topics.tracking, locked))
