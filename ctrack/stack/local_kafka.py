@@ -195,6 +195,7 @@ class LocalKafka:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # survives the CLI; `down` stops it by pid
+                env=_broker_env(),
             )
 
     def _jvm_flags(self) -> list[str]:
@@ -283,3 +284,10 @@ class _SilentLogger:
 
 
 _SILENT = _SilentLogger()
+
+
+def _broker_env() -> dict[str, str]:
+    """The broker's environment, with at most two glibc malloc arenas (overridable): glibc gives
+    busy threads arenas of their own (up to 8 per core), and `pmap` of the broker late in a full
+    season showed five 64 MiB ones, about 300 MiB of its 979 MiB RSS beside the 512 MiB heap."""
+    return {"MALLOC_ARENA_MAX": "2", **os.environ}
