@@ -68,10 +68,10 @@ async def batches(
             _take_queued(channel.queue, lane)
             batch = await lane.take(max_events, gather_s)
             _mark_inbound(inbound, batch)
-            yield batch
-            # only once the agent asks for the next batch: a batch it failed on or was stopped
-            # in stays unacked, so no commit passes it (a restart replays it from the journal)
-            lane.ack(batch)
+            try:
+                yield batch
+            finally:
+                lane.ack(batch)
     finally:
         lane.close(topics)
         agent_stream._channel_stop_iteration(channel)
